@@ -1,0 +1,1 @@
+"""Small helpers behind the Makefile (copying labs, starting JupyterLab)."""
