@@ -183,6 +183,12 @@ class Form:
         return self.size == 16 and not self.no66
 
     @property
+    def roles(self) -> tuple[str, ...]:
+        """Where each operand goes: "reg" (ModRM.reg), "rm" (ModRM.rm), "opreg" (opcode+r),
+        "imm", "rel", "moffs", or "implicit" (a fixed register or the constant 1)."""
+        return _roles(self)
+
+    @property
     def spellings(self) -> tuple[str, ...]:
         """The AT&T mnemonics that select this form (with and without the size suffix)."""
         names = (self.mnemonic,) + self.aliases
@@ -227,6 +233,48 @@ class Form:
         if any(k.startswith("moffs") for k in self.operands):
             parts.append("moffs64")
         return " ".join(parts)
+
+
+def _is_rm(kind: str) -> bool:
+    """True for kinds encoded in ModRM.rm: r/m, memory and indirect targets."""
+    return kind.startswith(("rm", "*rm")) or kind == "m" or kind.startswith("m16")
+
+
+def _roles(f: Form) -> tuple[str, ...]:
+    roles = []
+    reg_taken = f.ext is not None
+    for k in f.operands:
+        if k in ("cr", "sreg"):
+            roles.append("reg")
+            reg_taken = True
+        else:
+            roles.append("")
+    has_rm = any(_is_rm(k) for k in f.operands)
+    for i, k in enumerate(f.operands):
+        if roles[i]:
+            continue
+        if _is_rm(k):
+            roles[i] = "rm"
+        elif k[0] == "r" and k[1:].isdigit():
+            if f.plus_r:
+                roles[i] = "opreg"
+            elif not reg_taken:
+                roles[i] = "reg"
+                reg_taken = True
+            elif not has_rm:
+                roles[i] = "rm"
+                has_rm = True
+            else:
+                raise ValueError(f"cannot place operand {k} of {f.mnemonic}")
+        elif k in IMM_KINDS and k != "1":
+            roles[i] = "imm"
+        elif k.startswith("rel"):
+            roles[i] = "rel"
+        elif k.startswith("moffs"):
+            roles[i] = "moffs"
+        else:
+            roles[i] = "implicit"
+    return tuple(roles)
 
 
 def _show_kind(k: str) -> str:
