@@ -135,10 +135,13 @@ class Relocation:
 
 @dataclass
 class ListingLine:
+    """One source line: where its bytes went, the bytes, the text, and the table forms used."""
+
     line: int
     address: int | None
     data: bytes
     source: str
+    forms: list = field(default_factory=list)
 
 
 class Program:
@@ -626,6 +629,8 @@ class Assembler:
 
     def fill_field(self, item: Item, f: enc.Field, start: int, end: int) -> bytes:
         v = self.evaluate(f.node, item.stmt)
+        if f.opsize:
+            v = enc.normalize(v, f.opsize)
         if f.pcrel:
             v = ex.wrap64(v - end)
         try:
@@ -684,9 +689,11 @@ class Assembler:
                 out += data
                 ln = per_line.get(it.stmt.line)
                 if ln is None:
-                    per_line[it.stmt.line] = ListingLine(it.stmt.line, addr, data, it.stmt.text)
+                    ln = per_line[it.stmt.line] = ListingLine(it.stmt.line, addr, data, it.stmt.text)
                 elif ln.address is not None and ln.address + len(ln.data) == addr:
                     ln.data += data
+                if isinstance(it, (Insn, Branch)):
+                    ln.forms.append(it.encoding.form)
             sections[s] = bytes(out)
         for n, text in enumerate(self.source.splitlines(), start=1):
             order.append(n)

@@ -37,6 +37,7 @@ class Field:
     mode: str
     pcrel: bool = False
     what: str = "immediate"
+    opsize: int = 0          # an immediate is first read as a value of this many bits (gas)
 
 
 @dataclass
@@ -300,7 +301,8 @@ def _imm_field(form: Form, kind: str, op: Imm) -> Field:
         mode = "i32"
     else:
         mode = "i64"
-    return Field(0, size, op.expr, mode, what="immediate")
+    return Field(0, size, op.expr, mode, what="immediate", opsize=form.size if form.size in (8, 16, 32, 64)
+                 else 0)
 
 
 def _address(m: Mem, reg_field: int, known: Known):

@@ -83,10 +83,8 @@ def _strip_line(line: str, divide: bool, in_block: bool) -> tuple[str, bool, str
             code.append(line[i:j])
             i = j
             continue
-        if c == "'":                # character constant 'c or '\n
-            j = min(n, i + (3 if i + 1 < n and line[i + 1] == "\\" else 2))
-            if j < n and line[j] == "'":
-                j += 1
+        if c == "'":                # character constant 'c, 'c' or '\n'
+            j = char_end(line, i)
             code.append(line[i:j])
             i = j
             continue
@@ -131,6 +129,14 @@ def _string_end(line: str, i: int) -> int:
     return len(line)
 
 
+def char_end(text: str, i: int) -> int:
+    """Index just past the character constant at ``text[i] == "'"`` (closing quote optional)."""
+    j = min(len(text), i + (3 if i + 1 < len(text) and text[i + 1] == "\\" else 2))
+    if j < len(text) and text[j] == "'":
+        j += 1
+    return j
+
+
 def _closing_paren(line: str, i: int) -> int:
     """Index of the ')' closing the parenthesis that encloses position ``i``, or -1."""
     depth = 0
@@ -155,7 +161,7 @@ def split_top(text: str, sep: str) -> list[str]:
             i = j
             continue
         if c == "'":
-            j = min(len(text), i + (3 if i + 1 < len(text) and text[i + 1] == "\\" else 2))
+            j = char_end(text, i)
             cur.append(text[i:j])
             i = j
             continue
