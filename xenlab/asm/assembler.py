@@ -339,8 +339,8 @@ class Assembler:
             self.section = name
         elif op in DATA_WIDTH:
             w = DATA_WIDTH[op]
-            nodes = [self.expression(a, st, dot) for a in self.args_list(args, op)]
-            self.add(Data(st, w * len(nodes), w, nodes))
+            for a in self.args_list(args, op):     # one item each: '.' is each value's own address
+                self.add(Data(st, w, w, [self.expression(a, st, [])]))
         elif op in (".ascii", ".asciz", ".string"):
             data = b"".join(_string(a.strip()) + (b"\0" if op != ".ascii" else b"")
                             for a in self.args_list(args, op))
@@ -427,6 +427,8 @@ class Assembler:
             if op in PREFIXES:
                 raise AsmError(f"two prefixes ({prefix_name} {op}) on one instruction are not supported")
         dot: list = []
+        if args.count("(") != args.count(")"):
+            raise AsmError(f"unbalanced parentheses in {args!r}")
         texts = [a for a in split_top(args, ",")] if args else []
         if any(not t.strip() for t in texts):
             raise AsmError(f"empty operand in {args!r}")

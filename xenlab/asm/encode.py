@@ -154,7 +154,8 @@ def choose(mnemonic: str, ops: list[Operand], known: Known) -> Form:
                 and _special_ok(form, ops):
             by_size[form.size] = form
     if not by_size:
-        raise AsmError(_no_form_message(mnemonic, candidates, ops))
+        raise AsmError(_range_message(mnemonic, candidates, ops, known, explicit)
+                       or _no_form_message(mnemonic, candidates, ops))
     if len(by_size) > 1:
         sizes = "/".join(f"{mnemonic}{s}" for s in ("b", "w", "l", "q")
                          if SIZE_OF_SUFFIX[s] in by_size)
@@ -188,6 +189,25 @@ def _describe_op(op: Operand) -> str:
     if isinstance(op, Imm):
         return f"${op.text}"
     return star + (op.text or "memory")
+
+
+def _range_message(mnemonic, candidates, ops, known, explicit) -> str | None:
+    """If only an immediate's value keeps every form out, say which value and why."""
+    imms = [o for o in ops if isinstance(o, Imm) and known(o.expr) is not None]
+    if not imms:
+        return None
+    unknown: Known = lambda node: None if any(node is o.expr for o in imms) else known(node)
+    for form in candidates:
+        if explicit is not None and form.size != explicit or len(form.operands) != len(ops):
+            continue
+        if all(operand_fits(k, o, form.size, unknown) for k, o in zip(form.operands, ops)):
+            kind = next(k for k, o in zip(form.operands, ops) if isinstance(o, Imm))
+            v = known(next(o for o in ops if isinstance(o, Imm)).expr)
+            if kind == "simm32":
+                return (f"immediate {v:#x} does not fit in a signed 32-bit field (sign-extended to "
+                        f"64 bits); only movabsq takes a full 64-bit immediate (into a register)")
+            return None
+    return None
 
 
 def _no_form_message(mnemonic: str, candidates: tuple[Form, ...], ops: list[Operand]) -> str:
