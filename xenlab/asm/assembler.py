@@ -472,12 +472,29 @@ class Assembler:
                                f"({base}b, {base}w or {base}l)")
             acc = Reg(_acc(size))
             return op, ([ops[0], acc] if base == "in" else [acc, ops[0]])
+        if ops and not forms[0].suffix_optional and forms[0].group in ("string", "port I/O") \
+                and not forms[0].operands:
+            return op, self.implicit_string_operands(op, ops)
         if base == "int" and len(ops) == 1 and isinstance(ops[0], Imm) and self.known(ops[0].expr) == 3:
             return "int3", []
         if base == "xchg" and len(ops) == 2 and all(isinstance(o, Reg) and o.reg.name == "rax"
                                                     for o in ops):
             return "nop", []
         return op, ops
+
+    def implicit_string_operands(self, op: str, ops: list[Operand]) -> list[Operand]:
+        """``movsb (%rsi), (%rdi)`` and friends: the operands may be written, but only as the
+        implicit ones (what the disassembler prints); they add nothing to the encoding."""
+        for o in ops:
+            ok = (isinstance(o, Reg) and (o.reg.name in ("al", "ax", "eax", "rax", "dx")))
+            if isinstance(o, Mem):
+                ok = (o.disp is None and o.index is None and o.base is not None
+                      and o.base.name in ("rsi", "rdi") and not o.star
+                      and (o.seg is None or o.seg.name == ("es" if o.base.name == "rdi" else "ds")))
+            if not ok:
+                raise AsmError(f"{op} takes only its implicit operands ((%rsi), (%rdi), the "
+                               f"accumulator, %dx); not {getattr(o, 'text', '') or _reg_text(o)}")
+        return []
 
     def check_prefix(self, prefix: int | None, form: Form, ops: list[Operand], op: str):
         if prefix is None:
@@ -758,6 +775,10 @@ def _show(node: ex.Node) -> str:
             return n
         return (n[0],) + tuple(clean(c) if isinstance(c, tuple) else c for c in n[1:])
     return ex.show(clean(node))
+
+
+def _reg_text(o) -> str:
+    return "%" + o.reg.name if isinstance(o, Reg) else "$" + getattr(o, "text", "?")
 
 
 def _is_name(s: str) -> bool:

@@ -608,8 +608,8 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
          privileged=True, d64=True, **g)
     _add("lidt", 64, ("m",), "0F 01 /3", "load IDTR from a 10-byte limit:base in m", intel="LIDT",
          privileged=True, d64=True, **g)
-    _add("ltr", 0, ("rm16",), "0F 00 /3", "load the task register (TSS selector)", intel="LTR",
-         privileged=True, **g)
+    _add("ltr", 16, ("rm16",), "0F 00 /3", "load the task register (TSS selector)", intel="LTR",
+         privileged=True, no66=True, **g)
     _add("rdmsr", 0, (), "0F 32", "%edx:%eax = MSR[%ecx]", intel="RDMSR", privileged=True, **g)
     _add("wrmsr", 0, (), "0F 30", "MSR[%ecx] = %edx:%eax", intel="WRMSR", privileged=True, **g)
     _add("swapgs", 0, (), "0F 01 F8", "exchange GS base with the KERNEL_GS_BASE MSR", intel="SWAPGS",
@@ -749,3 +749,29 @@ def update_docs(text: str) -> str:
     start = text.index(TABLE_BEGIN)
     end = text.index(TABLE_END) + len(TABLE_END)
     return text[:start] + render_table() + text[end:]
+
+
+def main(argv=None) -> int:
+    """``python -m xenlab.asm.isa [--update FILE...]``: print the table, or refresh it in docs."""
+    import argparse
+    from pathlib import Path
+    p = argparse.ArgumentParser(prog="python -m xenlab.asm.isa", description=main.__doc__)
+    p.add_argument("--update", nargs="+", metavar="FILE",
+                   help="replace the generated table (between its markers) in these files")
+    args = p.parse_args(argv)
+    if not args.update:
+        print(render_table())
+        return 0
+    for name in args.update:
+        path = Path(name)
+        text = path.read_text()
+        if TABLE_BEGIN not in text:
+            print(f"{name}: no table markers; add the two lines\n{TABLE_BEGIN}\n{TABLE_END}")
+            return 1
+        path.write_text(update_docs(text))
+        print(f"{name}: table updated ({len(FORMS)} encodings)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
