@@ -122,4 +122,4 @@ def test_docs_include_the_current_table(doc):
         pytest.skip(f"{doc} does not include the instruction table (yet)")
     assert isa.check_docs(path.read_text()), (
         f"{doc} has an outdated instruction table; regenerate it with "
-        f"python -m xenlab.asm.isa --update {doc}")
+        f"python -m xenlab.asm --update-table {doc}")

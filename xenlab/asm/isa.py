@@ -750,28 +750,3 @@ def update_docs(text: str) -> str:
     end = text.index(TABLE_END) + len(TABLE_END)
     return text[:start] + render_table() + text[end:]
 
-
-def main(argv=None) -> int:
-    """``python -m xenlab.asm.isa [--update FILE...]``: print the table, or refresh it in docs."""
-    import argparse
-    from pathlib import Path
-    p = argparse.ArgumentParser(prog="python -m xenlab.asm.isa", description=main.__doc__)
-    p.add_argument("--update", nargs="+", metavar="FILE",
-                   help="replace the generated table (between its markers) in these files")
-    args = p.parse_args(argv)
-    if not args.update:
-        print(render_table())
-        return 0
-    for name in args.update:
-        path = Path(name)
-        text = path.read_text()
-        if TABLE_BEGIN not in text:
-            print(f"{name}: no table markers; add the two lines\n{TABLE_BEGIN}\n{TABLE_END}")
-            return 1
-        path.write_text(update_docs(text))
-        print(f"{name}: table updated ({len(FORMS)} encodings)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
