@@ -36,6 +36,7 @@ PREFIXES = enc.prefix_forms()
 class Item:
     stmt: Statement
     size: int = 0
+    section: str = field(default=".text", init=False, repr=False)
 
     def emit(self, asm: "Assembler", addr: int) -> bytes:
         raise NotImplementedError
@@ -325,6 +326,7 @@ class Assembler:
     # ---- directives ----------------------------------------------------------
 
     def add(self, item: Item) -> None:
+        item.section = self.section
         self.items[self.section].append(item)
 
     def directive(self, st: Statement) -> None:
@@ -576,13 +578,7 @@ class Assembler:
         key = syms.pop()
         if key not in self.labels:
             return False
-        return self.labels[key][0] == self.section_of(it)
-
-    def section_of(self, item: Item) -> str:
-        for s, items in self.items.items():
-            if any(i is item for i in items):
-                return s
-        raise AssertionError("item without a section")
+        return self.labels[key][0] == it.section
 
     def layout(self) -> None:
         """Place sections and relax branches until nothing changes."""
