@@ -249,3 +249,30 @@ def test_sysret_and_iret_need_the_q_suffix():
     assert assemble("iretq").text == bytes.fromhex("48cf")
     with pytest.raises(AsmError):
         assemble("iret")
+
+
+def test_forward_constants_take_long_forms_like_gas():
+    src = """
+    movq X(%rbx), %rax
+    movq X(%rip), %rax
+    leaq Y(%rip), %rax
+    shlq $X, %rax
+    pushq $X
+    imulq $X, %rax
+    addq $X, (%rax)
+    jmp X
+    jne Y
+    .set X, 8
+    Y: nop
+    """
+    text, _, _ = gas.run_gas(src, BASE)
+    assert assemble(src).text == text
+
+
+def test_code_is_the_cached_image():
+    from xenlab.asm import code
+    a = code("inb %dx, %al\nhlt")
+    assert a == bytes([0xEC, 0xF4]) and code("inb %dx, %al\nhlt") is a
+    assert code(".quad 8/2", divide=True) == (4).to_bytes(8, "little")
+    with pytest.raises(AsmError):
+        code("bogus")

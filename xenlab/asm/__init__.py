@@ -10,10 +10,19 @@
 The instruction table (one table for assembler, CPU and docs) is :mod:`xenlab.asm.isa`.
 """
 
+from functools import lru_cache
+
 from . import isa
 from .assembler import ListingLine, Program, Relocation, assemble
 from .disasm import disasm, disasm_text
 from .errors import AsmError
 
-__all__ = ["assemble", "Program", "Relocation", "ListingLine", "AsmError", "disasm", "disasm_text",
-           "isa"]
+
+@lru_cache(maxsize=1024)
+def code(source: str, base: int = 0x100000, divide: bool = False) -> bytes:
+    """The flat image of ``source`` (cached): for small stubs run again and again."""
+    return assemble(source, base=base, divide=divide).image()
+
+
+__all__ = ["assemble", "code", "Program", "Relocation", "ListingLine", "AsmError", "disasm",
+           "disasm_text", "isa"]

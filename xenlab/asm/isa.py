@@ -622,8 +622,10 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
          flags="all (from FMASK)", **g)
     _add("sysret", 64, (), "0F 07", "return from SYSCALL to 64-bit user code", intel="SYSRET",
          privileged=True, suffix_optional=False, flags="all (from %r11)", **g)
-    _add("int3", 0, (), "CC", "breakpoint trap (vector 3)", intel="INT3", **g)
-    _add("int", 0, ("imm8",), "CD ib", "software interrupt through IDT vector imm8", intel="INT", **g)
+    gate = "all (saved on the stack; TF, NT, RF cleared, IF too through an interrupt gate)"
+    _add("int3", 0, (), "CC", "breakpoint trap (vector 3)", intel="INT3", flags=gate, **g)
+    _add("int", 0, ("imm8",), "CD ib", "software interrupt through IDT vector imm8", intel="INT",
+         flags=gate, **g)
     _add("iret", 64, (), "CF", "return from an interrupt (pops RIP, CS, RFLAGS, RSP, SS)",
          intel="IRETQ", flags="all (popped)", suffix_optional=False, **g)
     _add("ud2", 0, (), "0F 0B", "raise #UD on purpose", intel="UD2", **g)
