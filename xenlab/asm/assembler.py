@@ -175,7 +175,8 @@ class Program:
 
     @property
     def end(self) -> int:
-        return max(self.addresses[s] + len(self.sections[s]) for s in SECTIONS)
+        return max([self.addresses[".text"] + len(self.text)]
+                   + [self.addresses[s] + len(self.sections[s]) for s in SECTIONS if self.sections[s]])
 
     def image(self) -> bytes:
         """The flat image from ``base``: .text, zero padding, .data (what ``xenlab as -o`` writes)."""
