@@ -52,7 +52,6 @@ class Raw(Item):
 
 @dataclass
 class Space(Item):
-    count: ex.Node = ("num", 0)
     fill: int = 0
 
     def emit(self, asm, addr):
@@ -239,7 +238,6 @@ class Assembler:
         self.offsets: dict[str, list[int]] = {}
         self.values: dict[str, int] = {}
         self.relocations: list[Relocation] = []
-        self.section_addr_cache: dict[int, str] = {}
 
     # ---- pass 1 ------------------------------------------------------------
 
@@ -356,7 +354,7 @@ class Assembler:
             if n < 0:
                 raise AsmError(f"{op} size {n} is negative")
             fill = self.constant(parts[1], st, f"the fill byte of {op}") & 0xFF if len(parts) > 1 else 0
-            self.add(Space(st, n, ("num", n), fill))
+            self.add(Space(st, n, fill))
         elif op in (".globl", ".global"):
             for name in self.args_list(args, op):
                 self.globals.add(name.strip())
@@ -469,7 +467,7 @@ class Assembler:
         if base == "imul" and len(ops) == 2 and isinstance(ops[0], Imm) and isinstance(ops[1], Reg):
             return op, [ops[0], ops[1], ops[1]]
         if base in ("in", "out") and len(ops) == 1:
-            size = enc._explicit_size(op, forms)
+            size = enc.explicit_size(op, forms)
             if size is None:
                 raise AsmError(f"{op} without the accumulator needs a size suffix "
                                f"({base}b, {base}w or {base}l)")

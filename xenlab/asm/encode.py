@@ -143,7 +143,7 @@ def choose(mnemonic: str, ops: list[Operand], known: Known) -> Form:
     candidates = SPELLINGS.get(mnemonic)
     if not candidates:
         raise AsmError(f"unknown instruction {mnemonic!r}" + _suggest(mnemonic))
-    explicit = _explicit_size(mnemonic, candidates)
+    explicit = explicit_size(mnemonic, candidates)
     by_size: dict[int, Form] = {}
     for form in candidates:
         if explicit is not None and form.size != explicit:
@@ -165,7 +165,7 @@ def choose(mnemonic: str, ops: list[Operand], known: Known) -> Form:
     return min(by_size.values(), key=lambda f: f.index)
 
 
-def _explicit_size(mnemonic: str, candidates: tuple[Form, ...]) -> int | None:
+def explicit_size(mnemonic: str, candidates: tuple[Form, ...]) -> int | None:
     """The operand size the spelling fixes (``addq`` -> 64), or None if it fixes none."""
     sizes = set()
     for f in candidates:

@@ -109,7 +109,7 @@ def _memory(s: str, whole: str) -> Mem:
             raise AsmError(f"%{mem.index.name} cannot be an index register: {whole!r}")
     if len(parts) > 2 and parts[2]:
         try:
-            mem.scale = ex.evaluate(ex.parse(parts[2]), lambda n: (_ for _ in ()).throw(ex.Undefined(n)))
+            mem.scale = ex.evaluate(ex.parse(parts[2]), _no_symbols)
         except ex.Undefined:
             raise AsmError(f"the scale in {whole!r} must be a number (1, 2, 4 or 8)") from None
         if mem.scale not in (1, 2, 4, 8):
@@ -119,6 +119,10 @@ def _memory(s: str, whole: str) -> Mem:
     if mem.rip and mem.index is not None:
         raise AsmError(f"%rip-relative addresses take no index register: {whole!r}")
     return mem
+
+
+def _no_symbols(name: str) -> int:
+    raise ex.Undefined(name)
 
 
 def _addr_reg(t: str, whole: str) -> Register:
