@@ -51,6 +51,9 @@ def do_hypercall(xen, v, nr: int, args: list[int]) -> int:
                 rc = int(fn(xen, v, *args[:nargs]))
             except MmError as e:
                 rc = -e.errno
+            except _traps.DomainCrash as e:
+                _traps.domain_crash(xen, v, str(e))
+                rc = -abi.EFAULT          # the domain is dead; nobody reads this
     finally:
         xen.foreign = None
         xen.current = prev
