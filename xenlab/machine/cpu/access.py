@@ -86,7 +86,7 @@ def external(st, xi, kind, addr, size, write, value, va):
 def phys_read(mem, st, xi, ma, size, va):
     mfn = ma >> 12
     if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
-        return external(st, xi, S.EXIT_MMIO, ma, size, False, 0, va)
+        return external(st, xi, np.int64(S.EXIT_MMIO), ma, size, np.bool_(False), np.int64(0), va)
     v = M.load(mem, ma, size)
     return v
 
@@ -98,7 +98,7 @@ def phys_write(mem, st, tlb, dc, xi, ma, size, value, va):
         s = mem[M.M_SLOT_OF][mfn]
         if s < 0:
             m = -1 if size == 8 else (np.int64(1) << (8 * size)) - 1
-            external(st, xi, S.EXIT_MMIO, ma, size, True, value & m, va)
+            external(st, xi, np.int64(S.EXIT_MMIO), ma, size, np.bool_(True), value & m, va)
             return
         if s > 0 and (mem[M.M_SLOT_FLAGS][s] & M.SLOT_CODE) != 0:
             code_invalidate(mem, dc, s)
@@ -125,7 +125,7 @@ def vread(mem, st, tlb, dc, xi, va, size, acc):
     v = np.int64(0)
     for i in range(size):
         a = ma1 + i if i < lo else ma2 + (i - lo)
-        b = phys_read(mem, st, xi, a, 1, va + i)
+        b = phys_read(mem, st, xi, a, np.int64(1), va + i)
         if st[S.STATUS] != 0:
             return np.int64(0)
         v |= (b & 0xFF) << (8 * i)
@@ -152,7 +152,7 @@ def vwrite(mem, st, tlb, dc, xi, va, size, value, acc):
         return
     for i in range(size):
         a = ma1 + i if i < lo else ma2 + (i - lo)
-        phys_write(mem, st, tlb, dc, xi, a, 1, (value >> (8 * i)) & 0xFF, va + i)
+        phys_write(mem, st, tlb, dc, xi, a, np.int64(1), (value >> (8 * i)) & 0xFF, va + i)
         if st[S.STATUS] != 0:
             return
 
@@ -289,10 +289,10 @@ def fetch_bytes(mem, st, tlb, dc, rip, acc, buf):
                 return n, ma, va
         mfn = ma >> 12
         if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
-            return n, make_fault(0, 0), va
+            return n, make_fault(np.int64(0), np.int64(0)), va
         take = min(15 - n, PAGE - (va & 0xFFF))
         for i in range(take):
-            buf[n + i] = np.uint8(M.load(mem, ma + i, 1))
+            buf[n + i] = np.uint8(M.load(mem, ma + i, np.int64(1)))
         n += take
         va += take
     return n, np.int64(0), va

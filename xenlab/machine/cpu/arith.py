@@ -260,10 +260,10 @@ def muldiv(st, sub, szc, src):
                 p = a * src
                 ovf = (p >> 8) != 0
             else:
-                p = sext(a, 0) * sext(src, 0)
-                ovf = sext(p & 0xFF, 0) != p
+                p = sext(a, np.int64(0)) * sext(src, np.int64(0))
+                ovf = sext(p & 0xFF, np.int64(0)) != p
             st[R.RAX] = (st[R.RAX] & ~np.int64(0xFFFF)) | (p & 0xFFFF)
-            set_mul_flags(st, 0, p, ovf)
+            set_mul_flags(st, np.int64(0), p, ovf)
             return True
         n = st[R.RAX] & 0xFFFF
         if src == 0:
@@ -274,8 +274,8 @@ def muldiv(st, sub, szc, src):
             if q > 0xFF:
                 return False
         else:
-            sn = sext(n, 1)
-            sd = sext(src, 0)
+            sn = sext(n, np.int64(1))
+            sd = sext(src, np.int64(0))
             q = abs(sn) // abs(sd)
             if (sn < 0) != (sd < 0):
                 q = -q

@@ -384,7 +384,7 @@ def decode(buf, n, mode64, out):
                     base = O.REG_NONE
                     if pos + 4 > n:
                         return -1
-                    disp = _sx(_le(buf, pos, 4), 32)
+                    disp = _sx(_le(buf, pos, np.int64(4)), np.int64(32))
                     pos += 4
                 else:
                     base = bl | rex_b
@@ -392,19 +392,19 @@ def decode(buf, n, mode64, out):
                 base = O.REG_RIP if mode64 else O.REG_NONE
                 if pos + 4 > n:
                     return -1
-                disp = _sx(_le(buf, pos, 4), 32)
+                disp = _sx(_le(buf, pos, np.int64(4)), np.int64(32))
                 pos += 4
             else:
                 base = rmlow | rex_b
             if mod == 1:
                 if pos >= n:
                     return -1
-                disp = _sx(np.int64(buf[pos]), 8)
+                disp = _sx(np.int64(buf[pos]), np.int64(8))
                 pos += 1
             elif mod == 2:
                 if pos + 4 > n:
                     return -1
-                disp = _sx(_le(buf, pos, 4), 32)
+                disp = _sx(_le(buf, pos, np.int64(4)), np.int64(32))
                 pos += 4
             if a32 and not mode64 and addr32:
                 return 0                       # 16-bit addressing is not modelled
@@ -474,12 +474,12 @@ def decode(buf, n, mode64, out):
             return -1
         imm = np.int64(buf[pos])
         if ik == IMM_B:
-            imm = _sx(imm, 8)
+            imm = _sx(imm, np.int64(8))
         pos += 1
     elif ik == IMM_W:
         if pos + 2 > n:
             return -1
-        imm = _le(buf, pos, 2)
+        imm = _le(buf, pos, np.int64(2))
         pos += 2
     elif ik == IMM_Z:
         k = 2 if szc == 1 else 4
@@ -507,7 +507,7 @@ def decode(buf, n, mode64, out):
     elif ik == IMM_FAR:
         if pos + 6 > n:
             return -1
-        imm = _le(buf, pos, 6)
+        imm = _le(buf, pos, np.int64(6))
         pos += 6
     if pos > 15:
         return 0

@@ -59,10 +59,10 @@ def deliver(mem, st, tlb, dc, xi, vec, err, kind, ret_rip):
     if vec * 16 + 15 > st[R.IDTR_LIMIT]:
         gp(st, gate_err)
         return False
-    lo = vread(mem, st, tlb, dc, xi, st[R.IDTR_BASE] + vec * 16, 8, 0)
+    lo = vread(mem, st, tlb, dc, xi, st[R.IDTR_BASE] + vec * 16, np.int64(8), np.int64(0))
     if st[S.STATUS] != 0:
         return False
-    hi = vread(mem, st, tlb, dc, xi, st[R.IDTR_BASE] + vec * 16 + 8, 8, 0)
+    hi = vread(mem, st, tlb, dc, xi, st[R.IDTR_BASE] + vec * 16 + 8, np.int64(8), np.int64(0))
     if st[S.STATUS] != 0:
         return False
     typ = (lo >> 40) & 0xF
@@ -75,7 +75,7 @@ def deliver(mem, st, tlb, dc, xi, vec, err, kind, ret_rip):
         gp(st, gate_err)
         return False
     if ((lo >> 47) & 1) == 0:
-        fault(st, 11, gate_err)
+        fault(st, np.int64(11), gate_err)
         return False
     sel = (lo >> 16) & 0xFFFF
     target = (lo & 0xFFFF) | (((lo >> 48) & 0xFFFF) << 16) | ((hi & 0xFFFFFFFF) << 32)
@@ -91,7 +91,7 @@ def deliver(mem, st, tlb, dc, xi, vec, err, kind, ret_rip):
         gp(st, (sel & 0xFFFC) + ext)
         return False
     if ((d >> 47) & 1) == 0:
-        fault(st, 11, (sel & 0xFFFC) + ext)
+        fault(st, np.int64(11), (sel & 0xFFFC) + ext)
         return False
     if (d >> 42) & 1:                       # conforming: stays at CPL
         new_cpl = cpl
@@ -101,9 +101,9 @@ def deliver(mem, st, tlb, dc, xi, vec, err, kind, ret_rip):
     old_rsp = st[R.RSP]
     old_ss = st[R.SS]
     if ist != 0:
-        rsp = vread(mem, st, tlb, dc, xi, st[R.TR_BASE] + 0x24 + (ist - 1) * 8, 8, 0)
+        rsp = vread(mem, st, tlb, dc, xi, st[R.TR_BASE] + 0x24 + (ist - 1) * 8, np.int64(8), np.int64(0))
     elif new_cpl < cpl:
-        rsp = vread(mem, st, tlb, dc, xi, st[R.TR_BASE] + 4 + new_cpl * 8, 8, 0)
+        rsp = vread(mem, st, tlb, dc, xi, st[R.TR_BASE] + 4 + new_cpl * 8, np.int64(8), np.int64(0))
     else:
         rsp = old_rsp
     if st[S.STATUS] != 0:
@@ -120,7 +120,7 @@ def deliver(mem, st, tlb, dc, xi, vec, err, kind, ret_rip):
     n = 6 if err >= 0 else 5
     acc = 4 if new_cpl == 3 else 0
     for i in range(n):
-        vwrite(mem, st, tlb, dc, xi, rsp - 8 * (i + 1), 8, frame[i], acc)
+        vwrite(mem, st, tlb, dc, xi, rsp - 8 * (i + 1), np.int64(8), frame[i], acc)
         if st[S.STATUS] != 0:
             return False
     F.materialize(st)

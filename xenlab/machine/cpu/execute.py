@@ -55,7 +55,7 @@ def branch(st, target, szc):
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
         target &= 0xFFFFFFFF
     elif not canonical(target):
-        gp(st, 0)
+        gp(st, np.int64(0))
         return False
     st[R.RIP] = target
     return True
@@ -135,7 +135,7 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             rm_write(mem, st, tlb, dc, xi, info, disp, szc, ~a & m, acc)
         else:
             save = (st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C])
-            r = alu(st, O.SUB, szc, 0, a)
+            r = alu(st, np.int64(O.SUB), szc, np.int64(0), a)
             rm_write(mem, st, tlb, dc, xi, info, disp, szc, r, acc)
             if st[S.STATUS] != 0:
                 st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C] = save
@@ -158,7 +158,7 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
         elif szc == 2:
             st[reg] &= 0xFFFFFFFF        # a 32-bit CMOV zero-extends even when false
     elif op == O.SETCC:
-        rm_write(mem, st, tlb, dc, xi, info, disp, 0, 1 if F.cond(st, sub) else 0, acc)
+        rm_write(mem, st, tlb, dc, xi, info, disp, np.int64(0), 1 if F.cond(st, sub) else 0, acc)
     elif op == O.TEST:
         pass
     elif op == O.JCC:
@@ -178,7 +178,7 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
         else:
             t = nxt + imm
         if st[R.CSBASE_MODE] == R.MODE_LONG64 and not canonical(t):
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         if not push_val(mem, st, tlb, dc, xi, nxt, szc):
             return 0
@@ -242,13 +242,13 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             return 0
         a = st[R.RAX] & m
         save = (st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C])
-        alu(st, O.CMP, szc, a, d)
+        alu(st, np.int64(O.CMP), szc, a, d)
         if a == (d & m):
             rm_write(mem, st, tlb, dc, xi, info, disp, szc, rget(st, reg, szc), acc)
         else:
             rm_write(mem, st, tlb, dc, xi, info, disp, szc, d, acc)
             if st[S.STATUS] == 0:
-                rset(st, 0, szc, d)
+                rset(st, np.int64(0), szc, d)
         if st[S.STATUS] != 0:
             st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C] = save
             return 0
@@ -258,7 +258,7 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             return 0
         s = rget(st, reg, szc)
         save = (st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C])
-        r = alu(st, O.ADD, szc, d, s)
+        r = alu(st, np.int64(O.ADD), szc, d, s)
         rm_write(mem, st, tlb, dc, xi, info, disp, szc, r, acc)
         if st[S.STATUS] != 0:
             st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C] = save
@@ -268,20 +268,20 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             rm_write(mem, st, tlb, dc, xi, info, disp, szc, r, acc)
     elif op == O.CBW:
         if szc == 1:
-            rset(st, 0, 1, sext(st[R.RAX], 0))
+            rset(st, np.int64(0), np.int64(1), sext(st[R.RAX], np.int64(0)))
         elif szc == 2:
-            rset(st, 0, 2, sext(st[R.RAX], 1))
+            rset(st, np.int64(0), np.int64(2), sext(st[R.RAX], np.int64(1)))
         else:
-            st[R.RAX] = sext(st[R.RAX], 2)
+            st[R.RAX] = sext(st[R.RAX], np.int64(2))
     elif op == O.CWD:
         neg = (st[R.RAX] & F.SIGNS[szc]) != 0
-        rset(st, R.RDX, szc, -1 if neg else 0)
+        rset(st, np.int64(R.RDX), szc, -1 if neg else 0)
     elif op == O.MULDIV:
         v = rm_read(mem, st, tlb, dc, xi, info, disp, szc, acc)
         if st[S.STATUS] != 0:
             return 0
         if not muldiv(st, sub, szc, v):
-            fault(st, 0, 0)              # #DE
+            fault(st, np.int64(0), np.int64(0))              # #DE
             return 0
     elif op == O.IMUL2 or op == O.IMUL3:
         v = rm_read(mem, st, tlb, dc, xi, info, disp, szc, acc)
@@ -393,7 +393,7 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
         if st[S.STATUS] != 0:
             st[R.RSP] = sp
             return 0
-        rset(st, R.RBP, szc, v)
+        rset(st, np.int64(R.RBP), szc, v)
     elif op == O.LOOP:
         a32 = (info & O.I_A32) != 0 or st[R.CSBASE_MODE] != R.MODE_LONG64
         c = st[R.RCX] & 0xFFFFFFFF if a32 else st[R.RCX]
@@ -403,12 +403,12 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             c = (c - 1) & 0xFFFFFFFF if a32 else c - 1
             take = c != 0
             if sub == 0:
-                take = take and not F.cond(st, 4)
+                take = take and not F.cond(st, np.int64(4))
             elif sub == 1:
-                take = take and F.cond(st, 4)
+                take = take and F.cond(st, np.int64(4))
         t = nxt + imm
         if take and st[R.CSBASE_MODE] == R.MODE_LONG64 and not canonical(t):
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         if sub != 3:
             if a32:
@@ -416,10 +416,10 @@ def exec_basic(mem, st, tlb, dc, xi, info, disp, imm):
             else:
                 st[R.RCX] = c
         if take:
-            branch(st, t, 3)
+            branch(st, t, np.int64(3))
             return 1
     else:
-        fault(st, 6, 0)
+        fault(st, np.int64(6), np.int64(0))
         return 0
     if st[S.STATUS] != 0:
         return 0

@@ -83,7 +83,7 @@ def canonical(v):
 
 @njit(cache=True)
 def gp(st, code):
-    st[S.STATUS] = make_fault(13, code)
+    st[S.STATUS] = make_fault(np.int64(13), code)
 
 
 @njit(cache=True)

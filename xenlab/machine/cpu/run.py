@@ -63,14 +63,14 @@ def decode_at(mem, st, tlb, dc, rip, uacc, e, hbase, mode64):
         data = mem[M.M_DATA]
         for i in range(15):
             buf[i] = data[hbase + i]
-        n = decode(buf, 15, mode64, out)
+        n = decode(buf, np.int64(15), mode64, out)
         err = np.int64(0)
         va = rip
     else:
         nb, err, va = fetch_bytes(mem, st, tlb, dc, rip, uacc, buf)
         n = decode(buf, nb, mode64, out)
     if n == 0:
-        st[S.STATUS] = make_fault(6, 0)
+        st[S.STATUS] = make_fault(np.int64(6), np.int64(0))
         return -1
     if n < 0:
         if err < 0:
@@ -129,7 +129,7 @@ def step_uncached(mem, st, tlb, dc, xi, owner, maxel):
     """Fetch, decode (without caching) and execute one instruction."""
     rip = st[R.RIP]
     uacc = 4 if st[R.CPL] == 3 else 0
-    e = decode_at(mem, st, tlb, dc, rip, uacc, 0, -1,
+    e = decode_at(mem, st, tlb, dc, rip, uacc, np.int64(0), np.int64(-1),
                   st[R.CSBASE_MODE] == R.MODE_LONG64)
     if e < 0:
         return 0
@@ -168,7 +168,7 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
     # 1. finish an instruction that exited for a port or MMIO access
     if st[S.X_NDONE] != 0:
         rip = st[R.RIP]
-        n = step_uncached(mem, st, tlb, dc, xi, owner, 1)
+        n = step_uncached(mem, st, tlb, dc, xi, owner, np.int64(1))
         r = st[S.STATUS]
         if r == 0 or r == S.EXIT_HLT or r == S.EXIT_SYSCALL:
             st[S.X_NDONE] = 0
@@ -234,7 +234,7 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
                 e = cbase + off
                 info = dec[e, 0]
                 if info == 0:
-                    e = decode_at(mem, st, tlb, dc, rip, uacc, e, pbase + off, True)
+                    e = decode_at(mem, st, tlb, dc, rip, uacc, e, pbase + off, np.bool_(True))
                     info = dec[e, 0] if e >= 0 else np.int64(0)
                 if e >= 0:
                     if has_bp and rip != skip and bp_hit(bps, rip):
@@ -334,7 +334,7 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
                         words[h2 >> 3] = nxt
                         st[R.RIP] = nxt + imm
                     elif op == O.CALL_RM:
-                        t = hload(data, hw, dwords, words, h, 3) if ismem else st[rmr]
+                        t = hload(data, hw, dwords, words, h, np.int64(3)) if ismem else st[rmr]
                         if not canonical(t):
                             hot = False
                         else:
@@ -376,10 +376,10 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
                 if ismem:
                     data[h] = np.uint8(v)
                 else:
-                    rset(st, rmr, 0, v)
+                    rset(st, rmr, np.int64(0), v)
                 st[R.RIP] = nxt
             elif op == O.JMP_RM:
-                t = hload(data, hw, dwords, words, h, 3) if ismem else st[rmr]
+                t = hload(data, hw, dwords, words, h, np.int64(3)) if ismem else st[rmr]
                 if szc != 3 or not canonical(t):
                     hot = False
                 else:

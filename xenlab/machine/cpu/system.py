@@ -98,13 +98,13 @@ def io_allowed(mem, st, tlb, dc, xi, port, size):
     base = st[R.TR_BASE]
     if limit < 0x67:
         return False
-    iomap = vread(mem, st, tlb, dc, xi, base + 0x66, 2, 0)
+    iomap = vread(mem, st, tlb, dc, xi, base + 0x66, np.int64(2), np.int64(0))
     if st[S.STATUS] != 0:
         return False
     at = iomap + (port >> 3)
     if at + 1 > limit:
         return False
-    bits = vread(mem, st, tlb, dc, xi, base + at, 2, 0)
+    bits = vread(mem, st, tlb, dc, xi, base + at, np.int64(2), np.int64(0))
     if st[S.STATUS] != 0:
         return False
     mask = ((np.int64(1) << size) - 1) << (port & 7)
@@ -123,7 +123,7 @@ def port_access(mem, st, tlb, dc, xi, owner, port, size, write, value, string, r
                 free = False
         if free:
             return (np.int64(1) << (8 * size)) - 1
-    v = external(st, xi, S.EXIT_IO, port, size, write, value & MASKS[size >> 1 if size < 4 else 2], 0)
+    v = external(st, xi, np.int64(S.EXIT_IO), port, size, write, value & MASKS[size >> 1 if size < 4 else 2], np.int64(0))
     if st[S.STATUS] == S.EXIT_IO:
         xi[S.XI_E] = 1 if string else 0
         xi[S.XI_F] = rep
@@ -154,7 +154,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
     if sub == O.S_INS or sub == O.S_OUTS:
         if not io_allowed(mem, st, tlb, dc, xi, st[R.RDX] & 0xFFFF, size):
             if st[S.STATUS] == 0:
-                gp(st, 0)
+                gp(st, np.int64(0))
             return 0
     n = 0
     while True:
@@ -180,7 +180,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
             v = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            rset(st, 0, szc, v)
+            rset(st, np.int64(0), szc, v)
             st[R.RSI] = (rsi + delta) & amask
         elif sub == O.S_CMPS:
             a = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
@@ -189,19 +189,19 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
             b = vread(mem, st, tlb, dc, xi, rdi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            alu(st, O.CMP, szc, a, b)
+            alu(st, np.int64(O.CMP), szc, a, b)
             st[R.RSI] = (rsi + delta) & amask
             st[R.RDI] = (rdi + delta) & amask
         elif sub == O.S_SCAS:
             b = vread(mem, st, tlb, dc, xi, rdi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            alu(st, O.CMP, szc, st[R.RAX], b)
+            alu(st, np.int64(O.CMP), szc, st[R.RAX], b)
             st[R.RDI] = (rdi + delta) & amask
         elif sub == O.S_INS:
             if not probe_write(mem, st, tlb, dc, rdi, size, acc):
                 return n
-            v = port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, False, 0, True, rep)
+            v = port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, np.bool_(False), np.int64(0), np.bool_(True), rep)
             if st[S.STATUS] != 0:
                 return n
             vwrite(mem, st, tlb, dc, xi, rdi, size, v, acc)
@@ -212,7 +212,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
             v = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, True, v, True, rep)
+            port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, np.bool_(True), v, np.bool_(True), rep)
             if st[S.STATUS] != 0:
                 return n
             st[R.RSI] = (rsi + delta) & amask
@@ -226,7 +226,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
         if (st[R.RCX] & amask) == 0:
             break
         if cmp_op:
-            zf = F.cond(st, 4)
+            zf = F.cond(st, np.int64(4))
             if (rep == 1 and not zf) or (rep == 2 and zf):
                 break
         if n >= maxel:
@@ -396,7 +396,7 @@ def read_descriptor(mem, st, tlb, dc, xi, sel):
     if (sel & 4) != 0 or (sel | 7) > st[R.GDTR_LIMIT]:
         gp(st, sel & 0xFFFC)
         return np.int64(0)
-    return vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), 8, 0)
+    return vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8), np.int64(0))
 
 
 @njit(cache=True)
@@ -417,7 +417,7 @@ def far_jump(mem, st, tlb, dc, xi, sel, offset):
     """JMP far through the GDT to a code segment of the same privilege."""
     sel &= 0xFFFF
     if (sel & 0xFFFC) == 0:
-        gp(st, 0)
+        gp(st, np.int64(0))
         return False
     d = read_descriptor(mem, st, tlb, dc, xi, sel)
     if st[S.STATUS] != 0:
@@ -436,7 +436,7 @@ def far_jump(mem, st, tlb, dc, xi, sel, offset):
         gp(st, sel & 0xFFFC)
         return False
     if ((d >> 47) & 1) == 0:
-        fault(st, 11, sel & 0xFFFC)           # #NP
+        fault(st, np.int64(11), sel & 0xFFFC)           # #NP
         return False
     mode = code_mode(st, d)
     if mode < 0:
@@ -454,11 +454,11 @@ def load_segment(mem, st, tlb, dc, xi, which, sel):
     descriptor base (64-bit code then sets full bases with WRMSR)."""
     sel &= 0xFFFF
     if which == 1:                            # CS cannot be loaded by MOV
-        fault(st, 6, 0)
+        fault(st, np.int64(6), np.int64(0))
         return False
     if (sel & 0xFFFC) == 0:
         if which == 2 and (st[R.CSBASE_MODE] != R.MODE_LONG64 or st[R.CPL] == 3):
-            gp(st, 0)                         # null SS
+            gp(st, np.int64(0))                         # null SS
             return False
     else:
         d = read_descriptor(mem, st, tlb, dc, xi, sel)
@@ -552,26 +552,26 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         v = pop_val(mem, st, tlb, dc, xi, szc)
         if st[S.STATUS] != 0:
             return 0
-        set_rflags_checked(st, v, szc, False)
+        set_rflags_checked(st, v, szc, np.bool_(False))
     elif op == O.IN or op == O.OUT:
         port = imm & 0xFF if sub == 0 else st[R.RDX] & 0xFFFF
         size = np.int64(1) << szc
         if not io_allowed(mem, st, tlb, dc, xi, port, size):
             if st[S.STATUS] == 0:
-                gp(st, 0)
+                gp(st, np.int64(0))
             return 0
         if op == O.IN:
-            v = port_access(mem, st, tlb, dc, xi, owner, port, size, False, 0, False, 0)
+            v = port_access(mem, st, tlb, dc, xi, owner, port, size, np.bool_(False), np.int64(0), np.bool_(False), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
-            rset(st, 0, szc, v)
+            rset(st, np.int64(0), szc, v)
         else:
-            port_access(mem, st, tlb, dc, xi, owner, port, size, True, st[R.RAX], False, 0)
+            port_access(mem, st, tlb, dc, xi, owner, port, size, np.bool_(True), st[R.RAX], np.bool_(False), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
     elif op == O.CLI or op == O.STI:
         if (st[R.CR0] & R.CR0_PE) != 0 and cpl > iopl(st):
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         if op == O.CLI:
             st[R.RFLAGS] &= ~np.int64(R.FLAG_IF)
@@ -581,7 +581,7 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             st[R.RFLAGS] |= R.FLAG_IF
     elif op == O.HLT:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         st[R.RIP] = nxt
         st[S.STATUS] = S.EXIT_HLT
@@ -602,10 +602,10 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             st[R.RFLAGS] |= R.FLAG_DF
     elif op == O.INT3 or op == O.INTN or op == O.INTO:
         vec = 3 if op == O.INT3 else (4 if op == O.INTO else imm & 0xFF)
-        if op == O.INTO and not F.cond(st, 0):
+        if op == O.INTO and not F.cond(st, np.int64(0)):
             st[R.RIP] = nxt
             return 1
-        fault(st, vec, 0)
+        fault(st, vec, np.int64(0))
         st[S.SOFT_INT] = 1
         st[S.SOFT_NEXT] = nxt
         return 0
@@ -613,7 +613,7 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         return iret(mem, st, tlb, dc, xi, info)
     elif op == O.MOV_CR_R or op == O.MOV_R_CR:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         if op == O.MOV_R_CR:
             if reg == 0:
@@ -640,18 +640,18 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             else:
                 ok = write_cr4(st, tlb, v)
             if not ok:
-                gp(st, 0)
+                gp(st, np.int64(0))
                 return 0
     elif op == O.INVLPG:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         tlb_invlpg(tlb, ea)
     elif op == O.LGDT or op == O.LIDT:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
-        lim = vread(mem, st, tlb, dc, xi, ea, 2, acc)
+        lim = vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc)
         if st[S.STATUS] != 0:
             return 0
         base = vread(mem, st, tlb, dc, xi, ea + 2, 8 if long64 else 4, acc)
@@ -668,7 +668,7 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     elif op == O.SGDT or op == O.SIDT:
         lim = st[R.GDTR_LIMIT] if op == O.SGDT else st[R.IDTR_LIMIT]
         base = st[R.GDTR_BASE] if op == O.SGDT else st[R.IDTR_BASE]
-        vwrite(mem, st, tlb, dc, xi, ea, 2, lim, acc)
+        vwrite(mem, st, tlb, dc, xi, ea, np.int64(2), lim, acc)
         if st[S.STATUS] != 0:
             return 0
         vwrite(mem, st, tlb, dc, xi, ea + 2, 8 if long64 else 4, base, acc)
@@ -676,27 +676,27 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             return 0
     elif op == O.SWAPGS:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         t = st[R.GS_BASE]
         st[R.GS_BASE] = st[R.KERNEL_GS_BASE]
         st[R.KERNEL_GS_BASE] = t
     elif op == O.RDMSR or op == O.WRMSR:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         idx = st[R.RCX] & 0xFFFFFFFF
         if op == O.RDMSR:
             ok, v = read_msr(st, idx)
             if not ok:
-                gp(st, 0)
+                gp(st, np.int64(0))
                 return 0
             st[R.RAX] = v & 0xFFFFFFFF
             st[R.RDX] = (v >> 32) & 0xFFFFFFFF
         else:
             v = (st[R.RAX] & 0xFFFFFFFF) | ((st[R.RDX] & 0xFFFFFFFF) << 32)
             if not write_msr(st, tlb, idx, v):
-                gp(st, 0)
+                gp(st, np.int64(0))
                 return 0
     elif op == O.CPUID:
         a, b, c, d = cpuid(st, st[R.RAX] & 0xFFFFFFFF, st[R.RCX] & 0xFFFFFFFF)
@@ -706,14 +706,14 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         st[R.RDX] = d & 0xFFFFFFFF
     elif op == O.RDTSC:
         if (st[R.CR4] & R.CR4_TSD) != 0 and cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         t = st[R.TSC] + st[R.ICOUNT]
         st[R.RAX] = t & 0xFFFFFFFF
         st[R.RDX] = (t >> 32) & 0xFFFFFFFF
     elif op == O.SYSCALL:
         if not long64 or (st[R.EFER] & R.EFER_SCE) == 0:
-            fault(st, 6, 0)
+            fault(st, np.int64(6), np.int64(0))
             return 0
         f = F.get_flags(st)
         st[R.RCX] = nxt
@@ -732,15 +732,15 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         return 1
     elif op == O.SYSRET:
         if not long64 or (st[R.EFER] & R.EFER_SCE) == 0:
-            fault(st, 6, 0)
+            fault(st, np.int64(6), np.int64(0))
             return 0
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         sel = (st[R.STAR] >> 48) & 0xFFFF
         if (info & O.I_W) != 0:
             if not canonical(st[R.RCX]):
-                gp(st, 0)
+                gp(st, np.int64(0))
                 return 0
             st[R.RIP] = st[R.RCX]
             st[R.CS] = ((sel + 16) & 0xFFFC) | 3
@@ -755,13 +755,13 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         return 1
     elif op == O.LTR:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
-        sel = rget(st, rmr, 1) if not ismem else vread(mem, st, tlb, dc, xi, ea, 2, acc)
+        sel = rget(st, rmr, np.int64(1)) if not ismem else vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc)
         if st[S.STATUS] != 0:
             return 0
         if (sel & 0xFFFC) == 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         d = read_descriptor(mem, st, tlb, dc, xi, sel)
         if st[S.STATUS] != 0:
@@ -771,19 +771,19 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             gp(st, sel & 0xFFFC)
             return 0
         if ((d >> 47) & 1) == 0:
-            fault(st, 11, sel & 0xFFFC)
+            fault(st, np.int64(11), sel & 0xFFFC)
             return 0
         base = ((d >> 16) & 0xFFFFFF) | (((d >> 56) & 0xFF) << 24)
         if (st[R.EFER] & R.EFER_LMA) != 0:
-            hi = vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8) + 8, 8, 0)
+            hi = vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8) + 8, np.int64(8), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
             base |= (hi & 0xFFFFFFFF) << 32
         limit = (d & 0xFFFF) | (((d >> 48) & 0xF) << 16)
         if ((d >> 55) & 1) != 0:
             limit = (limit << 12) | 0xFFF
-        vwrite(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), 8,
-               d | (np.int64(2) << 40), 0)    # mark busy
+        vwrite(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8),
+               d | (np.int64(2) << 40), np.int64(0))    # mark busy
         if st[S.STATUS] != 0:
             return 0
         st[R.TR] = sel
@@ -792,17 +792,17 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     elif op == O.STR or op == O.MOV_RM_SREG:
         v = st[R.TR] if op == O.STR else sreg_value(st, reg & 7)
         if ismem:
-            vwrite(mem, st, tlb, dc, xi, ea, 2, v, acc)
+            vwrite(mem, st, tlb, dc, xi, ea, np.int64(2), v, acc)
             if st[S.STATUS] != 0:
                 return 0
         else:
             rset(st, rmr, szc, v)
     elif op == O.MOV_SREG_RM:
-        sel = vread(mem, st, tlb, dc, xi, ea, 2, acc) if ismem else rget(st, rmr, 1)
+        sel = vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc) if ismem else rget(st, rmr, np.int64(1))
         if st[S.STATUS] != 0:
             return 0
         if (reg & 7) > 5:
-            fault(st, 6, 0)
+            fault(st, np.int64(6), np.int64(0))
             return 0
         if not load_segment(mem, st, tlb, dc, xi, reg & 7, sel):
             return 0
@@ -824,7 +824,7 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             off = vread(mem, st, tlb, dc, xi, ea, n, acc)
             if st[S.STATUS] != 0:
                 return 0
-            sel = vread(mem, st, tlb, dc, xi, ea + n, 2, acc)
+            sel = vread(mem, st, tlb, dc, xi, ea + n, np.int64(2), acc)
             if st[S.STATUS] != 0:
                 return 0
         if not far_jump(mem, st, tlb, dc, xi, sel, off):
@@ -855,14 +855,14 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             F.set_arith(st, (f & ~np.int64(0xD5)) | ah | (f & R.FLAG_OF))
     elif op == O.CLTS or op == O.WBINVD:
         if cpl != 0:
-            gp(st, 0)
+            gp(st, np.int64(0))
             return 0
         if op == O.CLTS:
             st[R.CR0] &= ~np.int64(R.CR0_TS)
     elif op == O.FENCE:
         pass
     else:
-        fault(st, 6, 0)                       # UD2 and anything unmodelled
+        fault(st, np.int64(6), np.int64(0))                       # UD2 and anything unmodelled
         return 0
     st[R.RIP] = nxt
     return 1
@@ -917,9 +917,9 @@ def iret(mem, st, tlb, dc, xi, info):
         return 0
     if mode == R.MODE_LONG64 and not canonical(rip):
         st[R.RSP] = sp0
-        gp(st, 0)
+        gp(st, np.int64(0))
         return 0
-    set_rflags_checked(st, fl, szc, True)
+    set_rflags_checked(st, fl, szc, np.bool_(True))
     st[R.CS] = cs
     st[R.CPL] = new_cpl
     st[R.CSBASE_MODE] = mode
