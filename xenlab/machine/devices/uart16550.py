@@ -216,3 +216,31 @@ class Uart16550:
         return bytes([self.ier, self.lcr, self.mcr, self.lsr, self.msr, self.scr, self.dll,
                       self.dlm, self.fcr, self.thre_pending, self.timeout]) + bytes(self.rx) \
             + b"|" + bytes(self.output)
+
+
+class PciUart:
+    """A 16550-compatible PCI function (class 0x0700xx): the UART behind BAR 0,
+    its interrupt on the function's INTx#."""
+
+    class _IntxLine:
+        def __init__(self, fn):
+            self.fn = fn
+
+        def set(self, level):
+            if bool(level) != self.fn.intx_asserted:
+                self.fn.set_intx(level)
+
+    def __init__(self, fn, name):
+        self.fn = fn
+        self.uart = Uart16550(base=0, irq=self._IntxLine(fn), name=name)
+        fn.model = self
+
+    def bar_read(self, index, offset, size):
+        return self.uart.io_read(offset, size) if index == 0 and offset < 8 else 0xFF
+
+    def bar_write(self, index, offset, size, value):
+        if index == 0 and offset < 8:
+            self.uart.io_write(offset, size, value)
+
+    def state(self):
+        return self.uart.state()
