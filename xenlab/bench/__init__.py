@@ -20,6 +20,7 @@ BENCHES = {
     "mmu": "xenlab.bench.mmu:bench_mmu",
     "compile": "xenlab.bench.compile:bench_compile",
     "boot": "xenlab.bench.boot:bench_boot",
+    "machine": "xenlab.bench.machine:bench_machine",
 }
 
 
