@@ -19,6 +19,8 @@ BENCHES = {
     "memory": "xenlab.bench.memory:bench_memory",
     "mmu": "xenlab.bench.mmu:bench_mmu",
     "compile": "xenlab.bench.compile:bench_compile",
+    "boot": "xenlab.bench.boot:bench_boot",
+    "machine": "xenlab.bench.machine:bench_machine",
 }
 
 
