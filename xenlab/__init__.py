@@ -8,4 +8,13 @@ The layers, bottom up (see docs/architecture.md): ``xenlab.asm`` and
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "Machine"]
+
+
+def __getattr__(name):
+    # xenlab.Machine loads numba kernels: import it only when asked for, so that
+    # `xenlab --help` stays fast.
+    if name == "Machine":
+        from .machine import Machine
+        return Machine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
