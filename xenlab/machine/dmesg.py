@@ -384,6 +384,8 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
             f["bridge"] = br
         if (d["class"] >> 8) == 0x0101 and any(b["index"] == 4 and b["kind"] == "io" for b in blist):
             f["model"] = "ide"
+        if (d["class"] >> 8) == 0x0106 and any(b["index"] == 5 and b["kind"] != "io" for b in blist):
+            f["model"] = "ahci"
         if (d["class"] >> 8) == 0x0700 and any(b["index"] == 0 and b["kind"] == "io" and b["size"] == 8
                                                 for b in blist):
             f["model"] = "uart"
@@ -482,6 +484,8 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
         first_ata = bar_io.get(r["ata"][0][0] & ~0xF) if r["ata"] else None
         ctl = first_ata if any(f["bdf"] == first_ata for f in ide) else ide[0]["bdf"]
         doc["disks"] = [{"controller": ctl, "channel": 0, "drive": 0, "size": "16G"}]
+    elif (ahci := [f for f in kept if f.get("model") == "ahci"]):
+        doc["disks"] = [{"controller": ahci[-1]["bdf"], "channel": 0, "drive": 0, "size": "16G"}]
     doc["notes"] = notes
     return doc
 

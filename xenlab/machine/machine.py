@@ -234,7 +234,7 @@ class Machine:
             dev = getattr(self, name, None)
             if dev is not None:
                 yield dev.state()
-        for group in ("ioapics", "lapics", "uarts", "ide", "pci_uarts", "disks"):
+        for group in ("ioapics", "lapics", "uarts", "ide", "ahci", "pci_uarts", "disks"):
             for dev in getattr(self, group, []):
                 yield dev.state()
         for v in self.vcpus:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import e820 as E
 from .clock import Clock
 from .devices.acpipm import AcpiPm
+from .devices.ahci import AhciController
 from .devices.disk import DiskImage
 from .devices.ide import AtaDisk, IdeController
 from .devices.ioapic import IoApic
@@ -203,18 +204,22 @@ def _pci(m, profile):
         if irq:
             m.interrupts.route_pci(fn, irq["gsi"], irq["pic_irq"])
     # device models
-    m.ide, m.pci_uarts = [], []
+    m.ide, m.ahci, m.pci_uarts = [], [], []
     for bdf, (fn, f) in made.items():
         if f.get("model") == "ide":
             ctrl = IdeController(m.memory, fn, m.interrupts)
             ctrl.attach_legacy(m.ports)
             ctrl.bdf = bdf
             m.ide.append(ctrl)
+        elif f.get("model") == "ahci":
+            ctrl = AhciController(m.memory, fn)
+            ctrl.bdf = bdf
+            m.ahci.append(ctrl)
         elif f.get("model") == "uart":
             m.pci_uarts.append(PciUart(fn, f"pci-{bdf}"))
     m.disks = []
     for i, d in enumerate(profile["disks"]):
-        ctrl = next(c for c in m.ide if c.bdf == d["controller"])
+        ctrl = next(c for c in m.ide + m.ahci if c.bdf == d["controller"])
         img = DiskImage(d["size"] - d["size"] % 512, seed=(m.seed << 4 | i) & 0xFFFF)
         ctrl.attach_disk(d["channel"], d["drive"], AtaDisk(img, d["model"], f"XL{m.seed:04d}{i:02d}"))
         m.disks.append(img)
