@@ -175,9 +175,6 @@ class AhciController:
             raise ValueError("AHCI ports take one device (drive 0)")
         self.ports[port].attach(disk)
 
-    def is_(self):
-        return sum(1 << p.index for p in self.ports if p.r[PxIS] & p.r[PxIE] or p.r[PxIS])
-
     def update_irq(self):
         level = bool(self.ghc & GHC_IE) and any(p.r[PxIS] & p.r[PxIE] for p in self.ports)
         if level != self.function.intx_asserted:
