@@ -217,3 +217,23 @@ def test_profile_object_can_be_passed_and_repr():
     p = load_profile("qemu-i440fx")
     m = Machine.from_profile(p)
     assert "qemu-i440fx" in repr(m) and m.ncpus == 2
+
+
+def test_raise_interrupt_api():
+    m = Machine.from_profile("qemu-i440fx")
+    io = m.ioapics[0]
+    io.write_register(0x10 + 2 * 11, 0x51 | 1 << 15)               # GSI 11: level, active high
+    m.raise_interrupt("00:03.0")                                    # the e1000's INTA#
+    assert m.interrupts.acknowledge(0) == 0x51
+    m.raise_interrupt("00:03.0", False)
+    m.lapics[0].eoi()
+    io.write_register(0x10 + 2 * 4, 0x52)
+    m.raise_interrupt(4)
+    assert m.interrupts.acknowledge(0) == 0x52
+    m.pic.io_write(0x21, 1, 0xEB)                                   # unmask IRQ4 on the PIC
+    m.raise_interrupt(4, False); m.raise_interrupt(4)
+    assert m.pic.master.irr & 0x10
+    with pytest.raises(ValueError, match="no such PCI function"):
+        m.raise_interrupt("00:09.0")
+    with pytest.raises(ValueError, match="no interrupt pin"):
+        m.raise_interrupt("00:00.0")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from . import e820 as E
 from .clock import Clock
 from .devices.acpipm import AcpiPm
+from .devices.ahci import AhciController
 from .devices.disk import DiskImage
 from .devices.ide import AtaDisk, IdeController
 from .devices.ioapic import IoApic
@@ -86,7 +87,20 @@ def build(machine_cls, profile, memory=None, seed=0):
     _pci(m, profile)
     _isa(m, profile)
     _firmware(m, profile)
+    _vcpus(m)
     return m
+
+
+def _vcpus(m):
+    """One vCPU per enabled CPU of the profile; vCPU i owns LAPIC i.  An interrupt
+    that becomes deliverable at a LAPIC sets that vCPU's pending-interrupt slot;
+    ``Machine.run_native`` acknowledges it on the "irq" exit and injects the vector."""
+    from .cpu import Vcpu
+    m.vcpus = [Vcpu(m.memory, m.ports, m.mmio, i) for i in range(len(m.lapics))]
+
+    def pending(cpu):
+        m.vcpus[cpu].irq_pending = True
+    m.interrupts.on_pending = pending
 
 
 # -- interrupt controllers ------------------------------------------------------------
@@ -190,18 +204,22 @@ def _pci(m, profile):
         if irq:
             m.interrupts.route_pci(fn, irq["gsi"], irq["pic_irq"])
     # device models
-    m.ide, m.pci_uarts = [], []
+    m.ide, m.ahci, m.pci_uarts = [], [], []
     for bdf, (fn, f) in made.items():
         if f.get("model") == "ide":
             ctrl = IdeController(m.memory, fn, m.interrupts)
             ctrl.attach_legacy(m.ports)
             ctrl.bdf = bdf
             m.ide.append(ctrl)
+        elif f.get("model") == "ahci":
+            ctrl = AhciController(m.memory, fn)
+            ctrl.bdf = bdf
+            m.ahci.append(ctrl)
         elif f.get("model") == "uart":
             m.pci_uarts.append(PciUart(fn, f"pci-{bdf}"))
     m.disks = []
     for i, d in enumerate(profile["disks"]):
-        ctrl = next(c for c in m.ide if c.bdf == d["controller"])
+        ctrl = next(c for c in m.ide + m.ahci if c.bdf == d["controller"])
         img = DiskImage(d["size"] - d["size"] % 512, seed=(m.seed << 4 | i) & 0xFFFF)
         ctrl.attach_disk(d["channel"], d["drive"], AtaDisk(img, d["model"], f"XL{m.seed:04d}{i:02d}"))
         m.disks.append(img)
