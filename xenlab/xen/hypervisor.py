@@ -92,7 +92,6 @@ class Xen:
         io = owner_code(abi.DOMID_IO)
         shared_w = abi.PGT_writable_page | abi.PGT_validated | 1
         # Everything that is not RAM is I/O; so is the first MiB (arch_init_memory).
-        is_ram = np.zeros(0, dtype=bool)
         prev = 0
         for first, n in runs + [(self.max_page, 0)]:
             if first > prev:
@@ -434,6 +433,31 @@ class Xen:
     def guest_console_write(self, d: Domain, text: str):
         d.console_out.append(text)
         self._console_out(text, ring=False)
+
+    # ------------------------------------------------------------------ views
+    def frame_table(self, *, owned_only: bool = True):
+        """pandas: one row per frame (owner, type, counts, pin, validated)."""
+        return self.frametable.frame(owned_only=owned_only)
+
+    def p2m_frame(self, domid: int = 0):
+        """pandas: a domain's P2M as Xen assigned it, with the M2P entry of each
+        frame (``m2p`` equals ``pfn`` wherever the tables agree)."""
+        import pandas as pd
+        d = self.domains[domid]
+        pfn = np.flatnonzero(d.p2m >= 0)
+        mfn = d.p2m[pfn].astype(np.int64)
+        return pd.DataFrame({"pfn": pfn, "mfn": mfn, "maddr": mfn << 12,
+                             "m2p": self.m2p.get_many(mfn) if len(mfn) else mfn,
+                             "below_4g": mfn < (1 << 20)})
+
+    def evtchn_frame(self, domid: int = 0):
+        """pandas: a domain's open event-channel ports."""
+        from .evtchn import channels_frame
+        return channels_frame(self, self.domains[domid])
+
+    def allocations(self):
+        """pandas: every heap allocation and free, in order (seq)."""
+        return self.heap.history()
 
     # ------------------------------------------------------------------ dom0
     def build_dom0(self, image, **kw):
