@@ -380,7 +380,9 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
     st[R.RSP] = s64(lay.vstack_end)
     st[R.RSI] = s64(lay.vstartinfo_start)
     v.hw.mmu.flush()
-    xen.printk(f"*** LOADING DOMAIN 0 ***")
+    for t in d.vcpus:
+        xen.update_vcpu_time(t)
+    xen.printk("*** LOADING DOMAIN 0 ***")
     xen.printk(f"Dom0 has maximum {nr_vcpus} VCPUs; {d.tot_pages} pages "
                f"({d.tot_pages * 4 // 1024} MiB), boot region "
                f"{lay.v_start:#x}->{lay.v_end:#x}, entry {image.entry:#x}")

@@ -434,6 +434,38 @@ class Xen:
         d.console_out.append(text)
         self._console_out(text, ring=False)
 
+    # ------------------------------------------------------------------ time, input
+    def update_vcpu_time(self, v: Vcpu):
+        """Publish Xen system time in vcpu_info.time (version odd while updating).
+
+        The scale is exact: one TSC tick is one nanosecond (tsc_shift 1,
+        tsc_to_system_mul 2**31), matching the run loop's clock."""
+        from ..machine import regs as R
+        d = v.domain
+        base = self.shared_info_addr(d, "time", v.vcpu_id)
+        ver = int.from_bytes(self.read_machine(base, 4), "little")
+        rec = np.zeros((), dtype=abi.vcpu_time_info)
+        rec["version"] = (ver + 2) | 0
+        rec["tsc_timestamp"] = (int(v.hw.state[R.TSC]) + int(v.hw.state[R.ICOUNT])) & ((1 << 64) - 1)
+        rec["system_time"] = self.system_time_ns
+        rec["tsc_to_system_mul"] = 1 << 31
+        rec["tsc_shift"] = 1
+        self.write_machine(base, (ver + 1).to_bytes(4, "little"))
+        self.write_machine(base, rec.tobytes())
+
+    def send_virq(self, virq: int, domid: int = 0, vcpu: int = 0):
+        """Raise a VIRQ (e.g. VIRQ_DEBUG for a debug key) for a domain's vCPU."""
+        from .evtchn import send_guest_virq
+        send_guest_virq(self, self.domains[domid].vcpus[vcpu], virq)
+
+    def serial_input(self, data: bytes | str):
+        """Characters typed on Xen's console: queued for CONSOLEIO_read, VIRQ_CONSOLE to dom0."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.console_input += data
+        from .evtchn import send_global_virq
+        send_global_virq(self, self.dom0, abi.VIRQ_CONSOLE)
+
     # ------------------------------------------------------------------ views
     def frame_table(self, *, owned_only: bool = True):
         """pandas: one row per frame (owner, type, counts, pin, validated)."""
