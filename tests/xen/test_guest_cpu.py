@@ -162,3 +162,68 @@ def test_debug_build_refuses_bit11_from_guest_code():
         results[debug] = xen.dom0.vcpus[0].reg("r15")
     assert results[False] == 0
     assert results[True] == (-abi.EINVAL) & (2**64 - 1)
+
+
+def test_interrupt_through_ioapic_to_pirq_event_upcall():
+    """A device interrupt on a real machine profile: IOAPIC pin -> LAPIC -> CPU
+    exit -> Xen -> PIRQ event channel -> upcall into dom0's event callback."""
+    from .guestlib import Guest
+    m = Machine.from_profile("qemu-i440fx", memory="512M")
+    xen = Xen(m)
+    a = Asm(KBASE)
+    a.raw(b"\xeb\xfe")                                # jmp . (an idle kernel)
+    cb = Asm(KBASE + 0x400)
+    cb.raw(b"\x49\x83\xc5\x01")                       # add $1,%r13
+    cb.mov_edi(abi.SCHEDOP_shutdown)
+    cb.lea(6, KBASE + 0x2020)
+    cb.hypercall(abi.HYPERVISOR_sched_op)
+    img = bytearray(0x4000)
+    img[:len(a.b)] = a.b
+    img[0x400:0x400 + len(cb.b)] = cb.b
+    img[0x2020:0x2024] = struct.pack("<I", 0)
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    xen.check_hook = check_invariants
+    g = Guest(xen, d)
+    irq = 5
+    gsi = m.interrupts.isa_gsi(irq)[0]
+    io, pin = m.interrupts.ioapic_for(gsi)
+    # the pcplusmp path: a vector from Xen, the RTE through Xen, the PIRQ bound
+    r = g.put(g.rec(abi.physdev_irq, irq=gsi))
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_alloc_irq_vector, r) == 0
+    vector = int(np.frombuffer(g.get(r, 8), abi.physdev_irq)[0]["vector"])
+    apic = g.rec(abi.physdev_apic, apic_physbase=io.address, reg=0x10 + 2 * pin, value=vector)
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, g.put(apic)) == 0
+    rd = g.put(g.rec(abi.physdev_apic, apic_physbase=io.address, reg=0x10 + 2 * pin))
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_read, rd) == 0
+    assert np.frombuffer(g.get(rd, 16), abi.physdev_apic)[0]["value"] & 0xFF == vector
+    b = g.put(g.rec(abi.evtchn_bind_pirq, pirq=gsi, flags=0))
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_pirq, b) == 0
+    port = int(np.frombuffer(g.get(b, 12), abi.evtchn_bind_pirq)[0]["port"])
+    assert g.call(abi.HYPERVISOR_set_callbacks, KBASE + 0x400, KBASE + 0x400, 0) == 0
+    g.v.hw.state[16] = np.int64(KBASE - (1 << 64))   # RIP at the idle loop
+    xen.write_vcpu_info(d, 0, "evtchn_upcall_mask", 0)
+    # dom0 may not touch the IOAPIC page itself
+    assert g.call(abi.HYPERVISOR_update_va_mapping, g.scratch + 0x40000,
+                  (io.address & ~0xFFF) | 1, 0) == -abi.EINVAL
+    xen.run(1000)                                     # idles: nothing pending
+    assert g.v.reg("r13") == 0
+    m.interrupts.isa_line(irq).set(True)              # the device raises its line
+    xen.run(100_000)
+    assert g.v.reg("r13") == 1, xen.console
+    assert xen.shared_info(d)["evtchn_pending"][0] >> port & 1
+    assert xen.shutdown == (0, 0)
+
+
+def test_xen_console_goes_to_the_uart_and_dom0_may_not_touch_it():
+    m = Machine.from_profile("qemu-i440fx", memory="512M")
+    xen = Xen(m)
+    a = Asm(KBASE)
+    a.raw(b"\xeb\xfe")
+    img = bytearray(0x4000)
+    img[:2] = a.b
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    assert "LOADING DOMAIN 0" in m.console
+    assert not d.ioports_permitted(0x3F8, 0x3F8)
+    assert d.ioports_permitted(0x2F8, 0x2F8)

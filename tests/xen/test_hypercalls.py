@@ -231,3 +231,16 @@ def test_physdev_compat_and_evtchn_compat(dom0):
     op[:4] = np.frombuffer(np.uint32(abi.PHYSDEVOP_set_iopl).tobytes(), np.uint8)
     op[8] = 1
     assert g.call(abi.HYPERVISOR_physdev_op_compat, g.put(op)) == 0 and g.v.iopl == 1
+
+
+def test_serial_input_raises_virq_console_and_time_is_published(dom0):
+    xen, g = dom0
+    r = g.put(g.rec(abi.evtchn_bind_virq, virq=abi.VIRQ_CONSOLE, vcpu=0))
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_virq, r) == 0
+    port = int(np.frombuffer(g.get(r, 12), abi.evtchn_bind_virq)[0]["port"])
+    xen.serial_input("b\n")
+    assert xen.shared_info(g.d)["evtchn_pending"][0] >> port & 1
+    buf = g.alloc(8)
+    assert g.call(abi.HYPERVISOR_console_io, abi.CONSOLEIO_read, 8, buf) == 2
+    t = xen.shared_info(g.d)["vcpu_info"][0]["time"]
+    assert t["version"] % 2 == 0 and t["tsc_to_system_mul"] == 1 << 31 and t["tsc_shift"] == 1

@@ -92,7 +92,6 @@ class Xen:
         io = owner_code(abi.DOMID_IO)
         shared_w = abi.PGT_writable_page | abi.PGT_validated | 1
         # Everything that is not RAM is I/O; so is the first MiB (arch_init_memory).
-        is_ram = np.zeros(0, dtype=bool)
         prev = 0
         for first, n in runs + [(self.max_page, 0)]:
             if first > prev:
@@ -434,6 +433,63 @@ class Xen:
     def guest_console_write(self, d: Domain, text: str):
         d.console_out.append(text)
         self._console_out(text, ring=False)
+
+    # ------------------------------------------------------------------ time, input
+    def update_vcpu_time(self, v: Vcpu):
+        """Publish Xen system time in vcpu_info.time (version odd while updating).
+
+        The scale is exact: one TSC tick is one nanosecond (tsc_shift 1,
+        tsc_to_system_mul 2**31), matching the run loop's clock."""
+        from ..machine import regs as R
+        d = v.domain
+        base = self.shared_info_addr(d, "time", v.vcpu_id)
+        ver = int.from_bytes(self.read_machine(base, 4), "little")
+        rec = np.zeros((), dtype=abi.vcpu_time_info)
+        rec["version"] = (ver + 2) | 0
+        rec["tsc_timestamp"] = (int(v.hw.state[R.TSC]) + int(v.hw.state[R.ICOUNT])) & ((1 << 64) - 1)
+        rec["system_time"] = self.system_time_ns
+        rec["tsc_to_system_mul"] = 1 << 31
+        rec["tsc_shift"] = 1
+        self.write_machine(base, (ver + 1).to_bytes(4, "little"))
+        self.write_machine(base, rec.tobytes())
+
+    def send_virq(self, virq: int, domid: int = 0, vcpu: int = 0):
+        """Raise a VIRQ (e.g. VIRQ_DEBUG for a debug key) for a domain's vCPU."""
+        from .evtchn import send_guest_virq
+        send_guest_virq(self, self.domains[domid].vcpus[vcpu], virq)
+
+    def serial_input(self, data: bytes | str):
+        """Characters typed on Xen's console: queued for CONSOLEIO_read, VIRQ_CONSOLE to dom0."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.console_input += data
+        from .evtchn import send_global_virq
+        send_global_virq(self, self.dom0, abi.VIRQ_CONSOLE)
+
+    # ------------------------------------------------------------------ views
+    def frame_table(self, *, owned_only: bool = True):
+        """pandas: one row per frame (owner, type, counts, pin, validated)."""
+        return self.frametable.frame(owned_only=owned_only)
+
+    def p2m_frame(self, domid: int = 0):
+        """pandas: a domain's P2M as Xen assigned it, with the M2P entry of each
+        frame (``m2p`` equals ``pfn`` wherever the tables agree)."""
+        import pandas as pd
+        d = self.domains[domid]
+        pfn = np.flatnonzero(d.p2m >= 0)
+        mfn = d.p2m[pfn].astype(np.int64)
+        return pd.DataFrame({"pfn": pfn, "mfn": mfn, "maddr": mfn << 12,
+                             "m2p": self.m2p.get_many(mfn) if len(mfn) else mfn,
+                             "below_4g": mfn < (1 << 20)})
+
+    def evtchn_frame(self, domid: int = 0):
+        """pandas: a domain's open event-channel ports."""
+        from .evtchn import channels_frame
+        return channels_frame(self, self.domains[domid])
+
+    def allocations(self):
+        """pandas: every heap allocation and free, in order (seq)."""
+        return self.heap.history()
 
     # ------------------------------------------------------------------ dom0
     def build_dom0(self, image, **kw):
