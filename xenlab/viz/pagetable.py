@@ -510,6 +510,7 @@ class PageTableExplorer(View):
         self._guard = True
         try:
             self.table_select.options = opts
+            self.table_select.rows = max(2, min(self.PAGE_ROWS, len(opts)))
             s = self._step(self.level_buttons.value)
             self.table_select.value = s.index if s is not None and s.index in \
                 [v for _, v in opts] else None

@@ -175,9 +175,10 @@ class PteDecoder(View):
             b.add_class(f"xenlab-ptedecoder-bit-{bit}")
             b.observe(self._on_bit(bit), names="value")
             self.bit_buttons[bit] = b
-        self.addr_text = c(widgets.Text(description="frame 51:12", continuous_update=False,
-                                        layout={"width": "16em"},
-                                        style={"description_width": "6em"}), "addr")
+        self.addr_text = c(widgets.Text(description="frame", continuous_update=False,
+                                        tooltip="bits 51:12: the frame number",
+                                        layout={"width": "14em"},
+                                        style={"description_width": "4em"}), "addr")
         self.addr_text.observe(self._on_addr, names="value")
         self.raw_text = c(widgets.Text(description="raw", continuous_update=False,
                                        layout={"width": "16em"},
@@ -199,10 +200,12 @@ class PteDecoder(View):
     # -- public API ---------------------------------------------------------------
     def target(self, entry_maddr: int, level: int = 1, va: int | None = None):
         """Point the decoder at another entry (and the VA whose walk uses it)."""
-        self.entry_maddr = hexint(entry_maddr)
+        entry_maddr = hexint(entry_maddr)
+        if entry_maddr != self.entry_maddr:
+            self.verdict = None          # a verdict belongs to the entry it was about
+        self.entry_maddr = entry_maddr
         self.level = level
         self.va = None if va is None else u64(hexint(va))
-        self.verdict = None
         return self.refresh()
 
     def rebind(self, source):
