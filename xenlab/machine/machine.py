@@ -47,6 +47,117 @@ class Machine:
         self.mmio = MmioBus(self.memory)
         self.e820 = sorted(e820) if e820 is not None else pc_layout(self.memory_bytes)
         self.vcpus: list = []
+        self.current_cpu = 0          # whose LAPIC answers at 0xFEE00000 (the run loop sets it)
+        self.profile = None
+
+    @classmethod
+    def from_profile(cls, name_or_path, memory=None, seed: int = 0) -> "Machine":
+        """The whole PC a profile describes (``datasets/profiles/NAME.json`` or a path).
+
+        ``memory`` ("64G", bytes) resizes the firmware's memory map (see
+        ``xenlab.machine.firmware.memmap``); ``seed`` seeds everything random
+        (RTC start time, disk patterns), so the same arguments build a
+        bit-identical machine.
+        """
+        from .platform import build
+        from .profile import Profile, load_profile
+        profile = name_or_path if isinstance(name_or_path, Profile) else load_profile(name_or_path)
+        return build(cls, profile, memory=memory, seed=seed)
+
+    # -- views -------------------------------------------------------------------
+    @property
+    def console(self) -> str:
+        """What the first serial port has transmitted."""
+        uarts = getattr(self, "uarts", [])
+        return uarts[0].console_text() if uarts else ""
+
+    def pci_frame(self):
+        """One row per PCI function as a bus scan finds it."""
+        import pandas as pd
+        rows = []
+        host = getattr(self, "pci", None)
+        for f in (host.walk() if host else []):
+            bars = []
+            for b in f.bars:
+                if b is not None:
+                    at = f"{b.decoded:#x}" if b.decoded is not None else "off"
+                    bars.append(f"BAR{b.index} {b.kind} {at}+{b.size:#x}")
+            route = self.interrupts.pci_routes.get(id(f), (None, None, None))
+            rows.append({"bdf": f.bdf, "vendor": f"{f.vendor:04x}", "device": f"{f.device:04x}",
+                         "class": f"{f.class_code:06x}", "header": f.header,
+                         "bridge": (f"{f.secondary:02x}-{f.subordinate:02x}" if f.is_bridge else ""),
+                         "bars": ", ".join(bars), "pin": "-ABCD"[f.pin] if f.pin else "",
+                         "gsi": route[1], "pic_irq": route[2],
+                         "model": type(f.model).__name__ if f.model is not None else ""})
+        return pd.DataFrame(rows, columns=["bdf", "vendor", "device", "class", "header", "bridge",
+                                           "bars", "pin", "gsi", "pic_irq", "model"])
+
+    def irq_routing_frame(self):
+        """Every interrupt source: device -> pin -> PIC IRQ / IOAPIC pin / GSI.
+
+        PCI INTx# pins are active-low level wires; ISA IRQs go through the MADT's
+        interrupt source overrides (``override`` says when one applied)."""
+        import pandas as pd
+        r = self.interrupts
+        rows = []
+
+        def ioapic_of(gsi):
+            io, pin = r.ioapic_for(gsi) if gsi is not None else (None, None)
+            return (io.apic_id if io else None), pin
+
+        for f in self.pci.walk():
+            route = r.pci_routes.get(id(f))
+            if route is None:
+                continue
+            _, gsi, pic = route
+            ioid, pin = ioapic_of(gsi)
+            rows.append({"source": f.bdf, "kind": "pci", "pin": f"INT{'-ABCD'[f.pin]}#",
+                         "pic_irq": pic, "gsi": gsi, "ioapic": ioid, "ioapic_pin": pin,
+                         "polarity": "low", "trigger": "level", "override": False})
+        names = {0: "pit", 1: "i8042 kbd", 3: "com2", 4: "com1", 6: "floppy", 7: "lpt1",
+                 8: "rtc", 12: "i8042 aux", 14: "ide primary", 15: "ide secondary"}
+        for u in getattr(self, "uarts", []):
+            names[u.irq.irq] = u.name
+        sci = getattr(self, "sci", None)
+        for irq in sorted(r.isa_lines):
+            gsi, pol, trig = r.isa_gsi(irq)
+            ioid, pin = ioapic_of(gsi)
+            src = "acpi sci" if sci is not None and irq == sci.irq else names.get(irq, f"irq{irq}")
+            rows.append({"source": src, "kind": "isa", "pin": f"IRQ{irq}", "pic_irq": irq,
+                         "gsi": gsi, "ioapic": ioid, "ioapic_pin": pin, "polarity": pol,
+                         "trigger": trig, "override": irq in r.overrides})
+        return pd.DataFrame(rows, columns=["source", "kind", "pin", "pic_irq", "gsi", "ioapic",
+                                           "ioapic_pin", "polarity", "trigger", "override"])
+
+    def state_hash(self) -> str:
+        """SHA-256 of everything that makes up the machine's state: touched memory,
+        device registers, PCI configuration spaces, machine time.  Equal hashes
+        mean bit-identical machines."""
+        import hashlib
+        h = hashlib.sha256()
+        mem = self.memory
+        used = mem.touched_frames + 1
+        h.update(mem.arrays[4][:used].tobytes())
+        h.update(mem.arrays[1][:used * 4096].tobytes())
+        h.update(self.ports.owner.tobytes())
+        for part in self._device_states():
+            h.update(part)
+        return h.hexdigest()
+
+    def _device_states(self):
+        yield repr([(e.base, e.length, e.type) for e in self.e820]).encode()
+        clock = getattr(self, "clock", None)
+        if clock is not None:
+            yield str(clock.now).encode()
+        for name in ("pic", "pci", "interrupts", "acpi_pm"):
+            dev = getattr(self, name, None)
+            if dev is not None:
+                yield dev.state()
+        for group in ("ioapics", "lapics", "uarts", "ide", "pci_uarts", "disks"):
+            for dev in getattr(self, group, []):
+                yield dev.state()
+        for _, dev in sorted(getattr(self, "isa", {}).items()):
+            yield dev.state()
 
     def e820_frame(self):
         import pandas as pd
@@ -55,5 +166,5 @@ class Machine:
                               "name": TYPE_NAMES.get(e.type, str(e.type))} for e in self.e820])
 
     def __repr__(self):
-        return (f"<Machine {self.name}: {self.memory_bytes / 2**30:g} GiB, {self.ncpus} CPU(s), "
+        return (f"<Machine {self.name}: {self.memory_bytes / 2**30:.3g} GiB, {self.ncpus} CPU(s), "
                 f"{self.memory.touched_frames} frames touched>")

@@ -78,6 +78,23 @@ class PortBus:
         self.owner[self.owner == no + 1] = 0
         self.ranges = [r for r in self.ranges if r[2] != no]
 
+    def overlay(self, first: int, count: int, device: PortDevice, name: str | None = None):
+        """Put ``device`` in front of ports ``first..first+count-1`` whoever owns them
+        (a window a chipset opens and closes, like PCI mechanism #2's 0xC000-0xCFFF);
+        returns what ``remove_overlay`` needs to put the owners back."""
+        try:
+            no = self.devices.index(device)
+        except ValueError:
+            no = len(self.devices)
+            self.devices.append(device)
+            self.names.append(name or type(device).__name__)
+        saved = self.owner[first:first + count].copy()
+        self.owner[first:first + count] = no + 1
+        return saved
+
+    def remove_overlay(self, first: int, saved) -> None:
+        self.owner[first:first + len(saved)] = saved
+
     def device_at(self, port: int) -> PortDevice | None:
         o = int(self.owner[port & 0xFFFF])
         return self.devices[o - 1] if o else None
