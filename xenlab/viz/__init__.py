@@ -16,7 +16,8 @@ changes the model's rules.
 """
 
 from .adapters import (ArrayP2M, FrameRegions, FrameRoutes, MachinePageTables,
-                       MachineRegions, PageTableP2M, bios_areas)
+                       MachineRegions, MachineRoutes, PageTableP2M, bios_areas,
+                       firmware_regions, join_routes)
 from .base import View, refresh_all
 from .irq import ROUTE_COLUMNS, RoutingView
 from .memmap import MemoryMapView
@@ -29,7 +30,7 @@ __all__ = [
     "View", "refresh_all",
     "PageTableExplorer", "PteDecoder", "MemoryMapView", "P2MView", "RoutingView",
     "MachinePageTables", "MachineRegions", "PageTableP2M", "ArrayP2M", "FrameRegions",
-    "FrameRoutes", "bios_areas",
+    "FrameRoutes", "MachineRoutes", "bios_areas", "firmware_regions", "join_routes",
     "Verdict", "probe_translation", "mapped_ranges", "table_entries", "ROUTE_COLUMNS",
     "runs", "frame_regions", "p2m_runs", "coalesce",
 ]

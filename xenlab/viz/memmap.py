@@ -28,10 +28,11 @@ from .runs import coalesce
 LANES = {"ram": "E820", "reserved": "E820", "acpi": "E820", "nvs": "E820",
          "unusable": "E820", "bios": "low 1 MiB", "mmio": "MMIO",
          "touched": "frames in use", "xen": "Xen", "xen-heap": "Xen heap",
-         "dom0": "dom0", "free": "Xen heap"}
+         "dom0": "dom0", "free": "Xen heap", "firmware": "firmware tables"}
 COLORS = {"ram": "#66bb6a", "reserved": "#9e9e9e", "acpi": "#ffb74d", "nvs": "#ff8a65",
           "unusable": "#616161", "bios": "#ba68c8", "mmio": "#e57373", "touched": "#42a5f5",
-          "xen": "#8d6e63", "xen-heap": "#a1887f", "dom0": "#26c6da", "free": "#d7ccc8"}
+          "xen": "#8d6e63", "xen-heap": "#a1887f", "dom0": "#26c6da", "free": "#d7ccc8",
+          "firmware": "#fdd835"}
 PRESETS = {"all": None, "low 1 MiB": (0, 1 << 20), "below 4 GiB": (0, 1 << 32),
            "4 GiB and up": (1 << 32, None)}
 LOG_FLOOR = 256          # a log axis starts here (address 0 has no logarithm)
@@ -204,16 +205,21 @@ class MemoryMapView(View):
                 s, e = s[keep], e[keep]
                 labels = [lab for lab, k in zip(labels, keep) if k] if labels else []
                 self.drawn_bars += len(s)
-                e = np.maximum(e, s + span / width_px)     # a region is at least a pixel
+                e = np.maximum(e, s + 2 * span / width_px)   # at least two pixels wide
                 xs, xe = from_x(s), from_x(e)
-                ax.broken_barh(list(zip(xs, xe - xs)), (y - 0.35, 0.7),
-                               facecolors=COLORS.get(kind, "#90a4ae"), edgecolor="white",
-                               linewidth=0.5, label=kind)
+                # neighbours of one kind alternate in shade, so adjacent regions show
+                alpha = np.where(np.arange(len(xs)) % 2 == 0, 1.0, 0.7)
+                color = COLORS.get(kind, "#90a4ae")
+                for shade in (1.0, 0.7):
+                    sel = alpha == shade
+                    ax.broken_barh(list(zip(xs[sel], (xe - xs)[sel])), (y - 0.35, 0.7),
+                                   facecolors=color, edgecolor="none", alpha=shade,
+                                   label=kind if shade == 1.0 else None)
                 if labels and len(s) <= 30:
                     for a, b, lab in zip(s, e, labels):
-                        if (b - a) / span >= 0.08:
-                            ax.text(from_x((a + b) / 2), y, str(lab)[:int(60 * (b - a) / span)],
-                                    ha="center", va="center", fontsize=6, clip_on=True)
+                        if len(str(lab)) <= 150 * (b - a) / span:   # only labels that fit
+                            ax.text(from_x((a + b) / 2), y, str(lab), ha="center",
+                                    va="center", fontsize=6, clip_on=True)
         ax.set_yticks(range(len(lanes)), lanes)
         ax.set_ylim(-0.6, len(lanes) - 0.4)
         ax.invert_yaxis()

@@ -8,6 +8,8 @@ protocols in docs/viz.md.
 
 from .frames import FrameRegions, FrameRoutes, ArrayP2M
 from .machine import MachinePageTables, MachineRegions, PageTableP2M, bios_areas
+from .platform import MachineRoutes, firmware_regions, join_routes, machine_routes
 
 __all__ = ["MachinePageTables", "MachineRegions", "PageTableP2M", "bios_areas",
-           "FrameRegions", "FrameRoutes", "ArrayP2M"]
+           "FrameRegions", "FrameRoutes", "ArrayP2M", "MachineRoutes", "firmware_regions",
+           "join_routes", "machine_routes"]

@@ -134,7 +134,8 @@ def bios_areas(memory=None) -> pd.DataFrame:
 
 
 class MachineRegions:
-    """The bare machine's memory map: E820, MMIO regions, BIOS areas, touched frames.
+    """The bare machine's memory map: E820, MMIO regions, BIOS areas, firmware
+    tables (machines built from a profile), touched frames.
 
     ``extra``: more region sources (objects with ``regions()``) or frames
     to add, e.g. the hypervisor's heap zones once it exists.
@@ -157,6 +158,9 @@ class MachineRegions:
             parts.append(pd.DataFrame({"start": mmio["base"], "end": mmio["end"],
                                        "kind": "mmio", "label": mmio["device"]}))
         parts.append(bios_areas(m.memory))
+        if getattr(m, "firmware", None) is not None:
+            from .platform import firmware_regions
+            parts.append(firmware_regions(m))
         if self.touched:
             mfns = m.memory.frame()["mfn"].to_numpy()
             parts.append(frame_regions(mfns, "touched", "frames holding data"))
