@@ -8,4 +8,15 @@ The layers, bottom up (see docs/architecture.md): ``xenlab.asm`` and
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "Xen", "Machine"]
+
+
+def __getattr__(name):
+    # Lazy, so ``import xenlab`` (and ``xenlab --help``) stays light.
+    if name == "Xen":
+        from .xen import Xen
+        return Xen
+    if name == "Machine":
+        from .machine import Machine
+        return Machine
+    raise AttributeError(f"module 'xenlab' has no attribute {name!r}")
