@@ -17,7 +17,8 @@ changes the model's rules.
 
 from .adapters import (ArrayP2M, FrameRegions, FrameRoutes, MachinePageTables,
                        MachineRegions, MachineRoutes, PageTableP2M, bios_areas,
-                       firmware_regions, join_routes)
+                       XenP2M, XenPageTables, XenRegions, firmware_regions, join_routes,
+                       xen_route_layer)
 from .base import View, refresh_all
 from .irq import ROUTE_COLUMNS, RoutingView
 from .memmap import MemoryMapView
@@ -31,6 +32,7 @@ __all__ = [
     "PageTableExplorer", "PteDecoder", "MemoryMapView", "P2MView", "RoutingView",
     "MachinePageTables", "MachineRegions", "PageTableP2M", "ArrayP2M", "FrameRegions",
     "FrameRoutes", "MachineRoutes", "bios_areas", "firmware_regions", "join_routes",
+    "XenPageTables", "XenP2M", "XenRegions", "xen_route_layer",
     "Verdict", "probe_translation", "mapped_ranges", "table_entries", "ROUTE_COLUMNS",
     "runs", "frame_regions", "p2m_runs", "coalesce",
 ]

@@ -28,11 +28,14 @@ from .runs import coalesce
 LANES = {"ram": "E820", "reserved": "E820", "acpi": "E820", "nvs": "E820",
          "unusable": "E820", "bios": "low 1 MiB", "mmio": "MMIO",
          "touched": "frames in use", "xen": "Xen", "xen-heap": "Xen heap",
-         "dom0": "dom0", "free": "Xen heap", "firmware": "firmware tables"}
+         "dom0": "dom0", "free": "Xen free frames", "firmware": "firmware tables",
+         "io": "I/O frames", "domU": "domUs"}
 COLORS = {"ram": "#66bb6a", "reserved": "#9e9e9e", "acpi": "#ffb74d", "nvs": "#ff8a65",
           "unusable": "#616161", "bios": "#ba68c8", "mmio": "#e57373", "touched": "#42a5f5",
           "xen": "#8d6e63", "xen-heap": "#a1887f", "dom0": "#26c6da", "free": "#d7ccc8",
-          "firmware": "#fdd835"}
+          "firmware": "#fdd835", "io": "#ef9a9a", "domU": "#80deea"}
+LANE_ORDER = ("E820", "low 1 MiB", "firmware tables", "MMIO", "Xen heap", "Xen",
+              "Xen free frames", "dom0", "domUs", "I/O frames", "frames in use")
 PRESETS = {"all": None, "low 1 MiB": (0, 1 << 20), "below 4 GiB": (0, 1 << 32),
            "4 GiB and up": (1 << 32, None)}
 LOG_FLOOR = 256          # a log axis starts here (address 0 has no logarithm)
@@ -185,7 +188,8 @@ class MemoryMapView(View):
         log = self.scale == "log"
         x0 = max(lo, LOG_FLOOR) if log else lo
         vis = self.visible()
-        lanes = list(dict.fromkeys(self.frame["lane"]))
+        seen = list(dict.fromkeys(self.frame["lane"]))
+        lanes = [x for x in LANE_ORDER if x in seen] + [x for x in seen if x not in LANE_ORDER]
         width_px = 900
         budget = max(50, self.max_bars // max(len(lanes), 1))
         to_x = (lambda a: np.log2(np.maximum(a, 1))) if log else (lambda a: a)
