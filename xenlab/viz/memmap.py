@@ -60,7 +60,7 @@ def _check_regions(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"region {r['label']!r} ends ({r['end']:#x}) before it starts "
                          f"({r['start']:#x})")
     if "lane" not in df:
-        df["lane"] = [LANES.get(k, k) for k in df["kind"]]
+        df["lane"] = df["kind"].map(LANES).fillna(df["kind"])
     df["size"] = df["end"] - df["start"]
     return df.sort_values(["start", "end"], kind="stable").reset_index(drop=True)[
         ["start", "end", "size", "kind", "label", "lane"]]
@@ -188,7 +188,7 @@ class MemoryMapView(View):
         log = self.scale == "log"
         x0 = max(lo, LOG_FLOOR) if log else lo
         vis = self.visible()
-        seen = list(dict.fromkeys(self.frame["lane"]))
+        seen = list(pd.unique(self.frame["lane"]))
         lanes = [x for x in LANE_ORDER if x in seen] + [x for x in seen if x not in LANE_ORDER]
         width_px = 900
         budget = max(50, self.max_bars // max(len(lanes), 1))
@@ -201,10 +201,11 @@ class MemoryMapView(View):
             for kind, g in sub.groupby("kind", sort=False):
                 s = to_x(np.clip(g["start"].to_numpy(np.float64), x0, hi))
                 e = to_x(np.clip(g["end"].to_numpy(np.float64), x0, hi))
-                labels = list(g["label"])
                 if len(s) > budget:     # too many to draw: merge what a pixel cannot split
                     s, e = coalesce(s, e, span / width_px)
                     labels = []
+                else:
+                    labels = g["label"].tolist()
                 keep = e > s
                 s, e = s[keep], e[keep]
                 labels = [lab for lab, k in zip(labels, keep) if k] if labels else []
