@@ -31,7 +31,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 def chromium_path() -> str | None:
-    for cand in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+    if os.environ.get("CHROMIUM"):        # asked for one: that one or none
+        return os.environ["CHROMIUM"] if os.access(os.environ["CHROMIUM"], os.X_OK) else None
+    for cand in ("/usr/bin/chromium", shutil.which("chromium"),
                  shutil.which("chromium-browser")):
         if cand and os.access(cand, os.X_OK):
             return cand
@@ -52,8 +54,8 @@ def chromium_browser():
         "(pip install -e '.[test]'); never run `playwright install`")
     exe = chromium_path()
     if exe is None:
-        pytest.skip("no Chromium binary (/usr/bin/chromium): run tools/sysdeps.sh as root, "
-                    "or set CHROMIUM=/path/to/chromium")
+        pytest.skip(f"no Chromium binary ({os.environ.get('CHROMIUM') or '/usr/bin/chromium'}"
+                    "): run tools/sysdeps.sh as root, or set CHROMIUM=/path/to/chromium")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
         yield browser

@@ -5,7 +5,11 @@ Marked ``browser`` (by conftest); runs in ``make test`` when Chromium is there.
 
 import os
 
-from playwright.sync_api import expect  # noqa: E402  (conftest skips without playwright)
+import pytest
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the browser test needs the 'playwright' Python package "
+    "(pip install -e '.[test]'); never run `playwright install`").expect
 
 from .conftest import ARTIFACTS
 from .jlab import error_outputs, open_notebook, run_all
