@@ -16,6 +16,7 @@ from ._version import __version__
 # name -> (module, one-line help)
 COMMANDS = {
     "bench": ("xenlab.bench.cli", "measure the emulator against a peer (table or --json)"),
+    "as": ("xenlab.asm.cli", "assemble AT&T x86-64 source (the CPU's subset) to a flat image"),
 }
 
 

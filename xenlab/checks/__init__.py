@@ -1,0 +1,192 @@
+"""Check cards: small tests that read the running model and say pass or fail.
+
+A check is a function ``fn(stage) -> Finding`` registered with :func:`check`;
+it looks at the model (frame table, page tables, registers, event channels,
+console ring), never at what a notebook printed.  Running it gives a
+:class:`CheckResult`, which shows itself in a notebook as a card saying what it
+looked at, what it expected and what it found (plus a hint on failure), and
+which, in grading mode, raises :class:`CheckFailed` so graders count it.
+
+Checks carry their points.  A check may name a ``parent`` (usually "the boot
+reached stage X"): when the parent fails, the child is reported as not run,
+with the parent's reason, instead of failing mysteriously (gradelib's
+``parent=`` pattern).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+MIME = "application/vnd.xenlab.check+json"
+
+
+@dataclass
+class Finding:
+    """What a check function returns: did it hold, and the sentences for the card."""
+
+    ok: bool
+    looked_at: str
+    expected: str
+    found: str
+    hint: str = ""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    title: str
+    status: str            # "pass", "fail", "not run", "error"
+    points: float
+    max_points: float
+    looked_at: str = ""
+    expected: str = ""
+    found: str = ""
+    hint: str = ""
+    lab: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"passed": self.passed}
+
+    # -- notebook display ----------------------------------------------------
+    def _repr_html_(self) -> str:
+        colour = {"pass": "#1a7f37", "fail": "#cf222e", "not run": "#9a6700",
+                  "error": "#cf222e"}[self.status]
+        mark = {"pass": "&#10004;", "fail": "&#10008;", "not run": "&#9888;",
+                "error": "&#10008;"}[self.status]
+        rows = [("Looked at", self.looked_at), ("Expected", self.expected),
+                ("Found", self.found)]
+        if self.hint and not self.passed:
+            rows.append(("Hint", self.hint))
+        body = "".join(
+            f"<tr><td style='padding:2px 8px;color:#57606a;vertical-align:top'>{k}</td>"
+            f"<td style='padding:2px 8px'>{html.escape(v)}</td></tr>" for k, v in rows if v)
+        return (f"<div class='xenlab-check xenlab-check-{self.status.replace(' ', '-')}' "
+                f"style='border-left:6px solid {colour};padding:6px 10px;margin:4px 0;"
+                f"background:#f6f8fa;font-family:sans-serif'>"
+                f"<div style='font-weight:bold;color:{colour}'>{mark} {html.escape(self.title)}"
+                f" <span style='float:right;color:#57606a'>{self.points:g} / {self.max_points:g}"
+                f" points</span></div><table style='font-size:90%'>{body}</table></div>")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self._repr_html_(), "text/plain": repr(self),
+                MIME: self.to_json()}
+
+    def __repr__(self):
+        return (f"[{self.status.upper()}] {self.title} ({self.points:g}/{self.max_points:g})"
+                + (f"\n  looked at: {self.looked_at}\n  expected:  {self.expected}"
+                   f"\n  found:     {self.found}" if not self.passed else "")
+                + (f"\n  hint:      {self.hint}" if self.hint and not self.passed else ""))
+
+
+class CheckFailed(AssertionError):
+    """Raised in grading mode by a check that did not pass; carries the result."""
+
+    def __init__(self, result: CheckResult):
+        self.result = result
+        super().__init__(repr(result))
+
+
+@dataclass
+class Check:
+    name: str
+    fn: Callable
+    points: float
+    title: str
+    lab: str
+    parent: str | None = None
+    hidden: bool = False
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(*, points: float, title: str, lab: str, parent: str | None = None,
+          hidden: bool = False, name: str | None = None):
+    """Register ``fn(stage) -> Finding`` as a check worth ``points``."""
+    def deco(fn):
+        key = name or fn.__name__
+        if key in REGISTRY and REGISTRY[key].fn.__module__ != fn.__module__:
+            raise ValueError(f"check {key!r} is defined twice "
+                             f"({REGISTRY[key].fn.__module__} and {fn.__module__})")
+        REGISTRY[key] = Check(key, fn, points, title, lab, parent, hidden)
+        return fn
+    return deco
+
+
+def grading_mode() -> bool:
+    """True when a grader runs the notebook (checks then raise on failure)."""
+    return bool(os.environ.get("XENLAB_GRADING") or os.environ.get("NBGRADER_EXECUTION"))
+
+
+def evaluate(name: str, stage, _seen: dict | None = None) -> CheckResult:
+    """Run check ``name`` against ``stage`` (parents first), never raising."""
+    seen = {} if _seen is None else _seen
+    if name in seen:
+        return seen[name]
+    if name not in REGISTRY:
+        raise KeyError(f"no check named {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    c = REGISTRY[name]
+    base = dict(name=c.name, title=c.title, max_points=c.points, lab=c.lab)
+    if c.parent:
+        parent = evaluate(c.parent, stage, seen)
+        if not parent.passed:
+            res = CheckResult(status="not run", points=0,
+                              looked_at=f"this check needs: {parent.title}",
+                              expected="that check to pass first",
+                              found=parent.found or parent.status,
+                              hint=parent.hint, **base)
+            seen[name] = res
+            return res
+    try:
+        f = c.fn(stage)
+        if not isinstance(f, Finding):
+            raise TypeError(f"check {name} returned {type(f).__name__}, not a Finding")
+        res = CheckResult(status="pass" if f.ok else "fail", points=c.points if f.ok else 0,
+                          looked_at=f.looked_at, expected=f.expected, found=f.found,
+                          hint=f.hint, **base)
+    except Exception as e:     # a check must always produce a card
+        res = CheckResult(status="error", points=0, looked_at="the model",
+                          expected="the check to run", found=f"{type(e).__name__}: {e}",
+                          hint="Boot the stage first (stage.boot()), then run the check.",
+                          **base)
+    seen[name] = res
+    return res
+
+
+def run(name: str, stage) -> CheckResult:
+    """Run a check and return its card; in grading mode a failure raises."""
+    res = evaluate(name, stage)
+    if grading_mode() and not res.passed:
+        try:
+            from IPython.display import display
+            display(res)
+        except Exception:
+            pass
+        raise CheckFailed(res)
+    return res
+
+
+def checks_for(lab: str, *, hidden: bool | None = None) -> list[Check]:
+    return [c for c in REGISTRY.values() if c.lab == lab and (hidden is None or c.hidden == hidden)]
+
+
+def summary(results: list[CheckResult]) -> dict:
+    return {"points": sum(r.points for r in results),
+            "max_points": sum(r.max_points for r in results),
+            "passed": sum(r.passed for r in results), "total": len(results)}
+
+
+def results_json(results: list[CheckResult]) -> str:
+    return json.dumps([r.to_json() for r in results])
+
+
+__all__ = ["Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
+           "grading_mode", "summary", "REGISTRY", "MIME"]
