@@ -20,6 +20,8 @@ BENCHES = {
     "mmu": "xenlab.bench.mmu:bench_mmu",
     "compile": "xenlab.bench.compile:bench_compile",
     "labs": "xenlab.bench.labs:bench_labs",
+    "boot": "xenlab.bench.boot:bench_boot",
+    "machine": "xenlab.bench.machine:bench_machine",
 }
 
 

@@ -99,11 +99,22 @@ class InterruptRouter:
         self.isa_lines.setdefault(irq, []).append(line)
         return line
 
+    def pci_polarity(self, gsi) -> str:
+        """How a PCI interrupt arrives at IOAPIC input ``gsi``: active low on the
+        PCI-only inputs (16 and up); on an ISA input (a chipset like PIIX that
+        steers PIRQs to ISA IRQs) as the MADT override for that IRQ says."""
+        if gsi is not None and gsi < 16:
+            for irq, o in self.overrides.items():
+                if o.gsi == gsi and o.polarity in ("high", "low"):
+                    return o.polarity
+            return "high"
+        return "low"
+
     def route_pci(self, fn, gsi, pic_irq):
         self.pci_routes[id(fn)] = (fn, gsi, pic_irq)
         if gsi is not None:
             io, pin = self.ioapic_for(gsi)
-            if io is not None:
+            if io is not None and self.pci_polarity(gsi) == "low":
                 io.electrical[pin] = True           # an idle active-low wire is high
 
     # -- sources ------------------------------------------------------------------------
@@ -134,7 +145,8 @@ class InterruptRouter:
             s.add(key) if asserted else s.discard(key)
             io, pin = self.ioapic_for(gsi)
             if io is not None:
-                io.set_pin(pin, not s)              # wired-OR, active low
+                low = self.pci_polarity(gsi) == "low"
+                io.set_pin(pin, (not s) if low else bool(s))   # wired-OR
         if pic_irq is not None and self.pic is not None:
             s = self.pic_pci_sources.setdefault(pic_irq, set())
             s.add(key) if asserted else s.discard(key)

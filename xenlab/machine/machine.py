@@ -113,7 +113,8 @@ class Machine:
             ioid, pin = ioapic_of(gsi)
             rows.append({"source": f.bdf, "kind": "pci", "pin": f"INT{'-ABCD'[f.pin]}#",
                          "pic_irq": pic, "gsi": gsi, "ioapic": ioid, "ioapic_pin": pin,
-                         "polarity": "low", "trigger": "level", "override": False})
+                         "polarity": r.pci_polarity(gsi), "trigger": "level",
+                         "override": False})
         names = {0: "pit", 1: "i8042 kbd", 3: "com2", 4: "com1", 6: "floppy", 7: "lpt1",
                  8: "rtc", 12: "i8042 aux", 14: "ide primary", 15: "ide secondary"}
         for u in getattr(self, "uarts", []):

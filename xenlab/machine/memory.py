@@ -37,8 +37,9 @@ PAGE_MASK = PAGE_SIZE - 1
 
 # Index of each array in the ``mem`` tuple handed to kernels.
 M_SLOT_OF, M_DATA, M_WORDS, M_DWORDS, M_MFN_OF_SLOT, M_META, M_SLOT_FLAGS = range(7)
-# meta[] fields.
-META_USED, META_CAP, META_GEN, META_NMFN = range(4)
+# meta[] fields.  META_CODE_WRITES counts Python-side writes that hit frames
+# holding cached decoded instructions (the CPU drops those caches on its next run).
+META_USED, META_CAP, META_GEN, META_NMFN, META_CODE_WRITES = range(5)
 
 POOL_FULL = -0x7FFFFFFF     # returned by slot allocation when the pool is full
 HEADROOM = 4096             # free slots kept before a kernel call (16 MiB)
@@ -381,6 +382,24 @@ class Memory:
             value -= 1 << 64
         self.reserve(2)
         store(self.arrays, maddr, size, value)
+        self._code_written(maddr, size)
+
+    def _code_written(self, maddr: int, n: int):
+        """Writes from Python to frames holding decoded code: clear SLOT_CODE and
+        bump META_CODE_WRITES so every vCPU drops those decoded instructions."""
+        first, last = maddr >> PAGE_SHIFT, (maddr + max(n, 1) - 1) >> PAGE_SHIFT
+        if first == last:
+            s = int(self._slot_of[first])
+            if s > 0 and self._flags[s] & SLOT_CODE:
+                self._flags[s] &= ~SLOT_CODE
+                self._meta[META_CODE_WRITES] += 1
+            return
+        slots = self._slot_of[first:last + 1]
+        slots = slots[slots > 0]
+        hit = slots[(self._flags[slots] & SLOT_CODE) != 0]
+        if len(hit):
+            self._flags[hit] &= ~np.uint8(SLOT_CODE)
+            self._meta[META_CODE_WRITES] += 1
 
     def read8(self, a): return self.read(a, 1)
     def read16(self, a): return self.read(a, 2)
@@ -408,6 +427,7 @@ class Memory:
         while done < len(src):
             self.reserve(min((len(src) - done) // PAGE_SIZE + 2, 1 << 20))
             done += write_from(self.arrays, maddr + done, src[done:])
+        self._code_written(maddr, len(src))
 
     def fill(self, mfn: int, count: int, value: int = 0):
         """Set whole frames to one byte value (0 frees nothing but allocates nothing)."""
@@ -417,6 +437,7 @@ class Memory:
             if value:
                 self.reserve(min(count - done, 1 << 20))
             done += fill_frames(self.arrays, mfn + done, count - done, value)
+        self._code_written(mfn << PAGE_SHIFT, count << PAGE_SHIFT)
 
     # -- MMIO ---------------------------------------------------------------
     def map_mmio(self, mfn: int, count: int, region: int):

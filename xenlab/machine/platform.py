@@ -103,6 +103,10 @@ def _interrupts(m, profile):
     m.pic = PicPair(elcr) if profile["isa"]["pic"] else None
     if m.pic is not None:
         m.pic.attach(m.ports)
+        # as a PC BIOS leaves them: vectors 0x08 and 0x70, cascade on IR2, all masked
+        for port, base, icw3, mask in ((0x20, 0x08, 0x04, 0xFB), (0xA0, 0x70, 0x02, 0xFF)):
+            for a0, v in ((0, 0x11), (1, base), (1, icw3), (1, 0x01), (1, mask)):
+                m.pic.io_write(port + a0, 1, v)
     m.ioapics = []
     for io in profile["ioapics"]:
         dev = IoApic(io["id"], io["address"], io["gsi_base"], io["pins"], io["version"])

@@ -82,7 +82,7 @@ class Profile:
 def _fmt_size(n):
     for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
         if n >= 1 << shift:
-            return f"{n / (1 << shift):.3g}{unit}"
+            return f"{n / (1 << shift):.1f}{unit}"
     return str(n)
 
 
@@ -528,3 +528,18 @@ def load_profile(name_or_path) -> Profile:
 def list_profiles() -> list[str]:
     d = profiles_dir()
     return sorted(x.stem for x in d.glob("*.json") if not x.name.endswith(".schema.json"))
+
+
+def dumps(doc: dict) -> str:
+    """A profile as JSON that reads well: one line per list entry."""
+    lines = ["{"]
+    items = list(doc.items())
+    for i, (k, v) in enumerate(items):
+        end = "," if i < len(items) - 1 else ""
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            body = ",\n".join("  " + json.dumps(x) for x in v)
+            lines.append(f" {json.dumps(k)}: [\n{body}\n ]{end}")
+        else:
+            lines.append(f" {json.dumps(k)}: {json.dumps(v)}{end}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

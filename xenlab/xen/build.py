@@ -252,7 +252,7 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
     assign_blocks(ft.owner, ft.count, np.int16(owner_code(0)), mfns, orders,
                   np.uint32(abi.PGC_allocated | 1))
     d.tot_pages = total
-    p2m = np.empty(total, dtype=np.int64)
+    p2m = np.empty(total, dtype=np.int32)
     expand_blocks(mfns, orders, p2m)
     d.p2m = p2m
     pfn0s = np.concatenate([[0], np.cumsum(np.int64(1) << orders)[:-1]])

@@ -124,7 +124,7 @@ class Domain:
         self.vcpus: list[Vcpu] = []
         self.shared_info_mfn = 0
         self.start_info_va = 0
-        self.p2m = np.full(0, -1, dtype=np.int64)   # pfn -> mfn as Xen assigned it
+        self.p2m = np.full(0, -1, dtype=np.int32)   # pfn -> mfn as Xen assigned it (MFNs < 2**28)
         self.channels: list[Channel] = [Channel(state=-1)]   # port 0 is reserved
         self.pirq_to_evtchn: dict[int, int] = {}
         self.pirq_mask: set[int] = set()             # PIRQs awaiting the guest's EOI
@@ -141,7 +141,7 @@ class Domain:
     def set_p2m(self, pfn: int, mfn: int):
         if pfn >= len(self.p2m):
             grow = max(pfn + 1, 2 * len(self.p2m), 1024)
-            new = np.full(grow, -1, dtype=np.int64)
+            new = np.full(grow, -1, dtype=np.int32)
             new[:len(self.p2m)] = self.p2m
             self.p2m = new
         self.p2m[pfn] = mfn

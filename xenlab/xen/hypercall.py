@@ -431,3 +431,31 @@ from . import memory_op as _memory_op    # noqa: E402,F401
 from . import mmuops as _mmuops    # noqa: E402,F401
 from . import physdev as _physdev    # noqa: E402,F401
 from . import traps as _traps    # noqa: E402,F401
+
+
+@register(abi.HYPERVISOR_multicall, 2)
+def do_multicall(xen, v, call_list, nr_calls):
+    """Run several hypercalls; each entry's result field gets its return value."""
+    import numpy as np
+    g = guest(xen, v)
+    for i in range(nr_calls & 0xFFFFFFFF):
+        va = call_list + 64 * i
+        ent = g.read_struct(va, abi.multicall_entry)
+        if ent is None:
+            return -abi.EFAULT
+        op = int(ent["op"])
+        if op == abi.HYPERVISOR_multicall or op == abi.HYPERVISOR_iret:
+            rc = -abi.EINVAL              # no nesting, no iret inside a batch
+        else:
+            entry = TABLE.get(op)
+            if entry is None:
+                rc = -abi.ENOSYS
+            else:
+                fn, nargs = entry
+                try:
+                    rc = int(fn(xen, v, *[int(a) for a in ent["args"][:nargs]]))
+                except MmError as e:
+                    rc = -e.errno
+        if not g.write_u64(va + 8, rc & _M64):
+            return -abi.EFAULT
+    return 0

@@ -42,12 +42,13 @@ class Xen:
     """The hypervisor.  ``Xen(machine, debug=False, lowmem_2g_4g=False)``."""
 
     def __init__(self, machine, *, debug: bool = False, lowmem_2g_4g: bool = False,
-                 dma_emergency_pool: int = 0, serial: bool = True):
+                 dma_emergency_pool: int = 0, serial: bool = True, cpu: bool = True):
         self.machine = machine
         self.memory = machine.memory
         self.debug = bool(debug)
         self.lowmem_2g_4g = bool(lowmem_2g_4g)
         self.serial = serial
+        self.use_cpu = cpu
         self.console_text: list[str] = []
         self.conring = bytearray()
         self.console_input = bytearray()
@@ -91,7 +92,6 @@ class Xen:
         io = owner_code(abi.DOMID_IO)
         shared_w = abi.PGT_writable_page | abi.PGT_validated | 1
         # Everything that is not RAM is I/O; so is the first MiB (arch_init_memory).
-        is_ram = np.zeros(0, dtype=bool)
         prev = 0
         for first, n in runs + [(self.max_page, 0)]:
             if first > prev:
@@ -180,6 +180,18 @@ class Xen:
         self.memory.write_bytes(dm_l3 << 12, dm.tobytes())
         l4[abi.L4_SLOT_DIRECTMAP] = (dm_l3 << 12) | P | RW | A | D
         self.memory.write_bytes(self.idle_l4 << 12, l4.tobytes())
+        # Xen's TSS (an I/O bitmap offset past its limit: no port is allowed)
+        # and Xen's GDT page (the flat selectors at FIRST_RESERVED_GDT_ENTRY).
+        self.tss_mfn = self.alloc_xenheap_page()
+        self.memory.write16((self.tss_mfn << 12) + 0x66, 0x68)
+        self.gdt_mfn = self.alloc_xenheap_page()
+        gdt = np.zeros(512, dtype=np.uint64)
+        gdt[1] = 0x00AF9A000000FFFF      # 0xe008: ring-0 64-bit code
+        gdt[2] = 0x00CF92000000FFFF      # 0xe010: ring-0 data
+        gdt[4] = 0x00CFFA000000FFFF      # 0xe023: FLAT_RING3_CS32
+        gdt[5] = 0x00CFF2000000FFFF      # 0xe02b: FLAT_RING3_DS32/SS
+        gdt[6] = 0x00AFFA000000FFFF      # 0xe033: FLAT_RING3_CS64
+        self.memory.write_bytes(self.gdt_mfn << 12, gdt.tobytes())
         self.xen_slots = l4[abi.ROOT_PAGETABLE_FIRST_XEN_SLOT:
                             abi.ROOT_PAGETABLE_LAST_XEN_SLOT + 1].copy()
 
@@ -258,14 +270,51 @@ class Xen:
         ft.count[d.shared_info_mfn] = abi.PGC_allocated | 1
         ft.type[d.shared_info_mfn] = abi.PGT_writable_page | abi.PGT_validated | 1
         d.perdomain_l3 = self.alloc_xenheap_page()
+        l2 = self.alloc_xenheap_page()
+        l1 = self.alloc_xenheap_page()
+        self.memory.write64(d.perdomain_l3 << 12, (l2 << 12) | abi.PAGE_HYPERVISOR)
+        self.memory.write64(l2 << 12, (l1 << 12) | abi.PAGE_HYPERVISOR)
         for i in range(nr_vcpus):
-            hw = (hw_vcpus[i] if hw_vcpus is not None and i < len(hw_vcpus)
-                  else HwVcpu(self.memory, i))
-            d.vcpus.append(Vcpu(d, i, hw))
+            # GDT page 14 of each vCPU's GDT area: Xen's flat selectors
+            self.memory.write64((l1 << 12) + 8 * ((i << 4) + abi.FIRST_RESERVED_GDT_PAGE),
+                                (self.gdt_mfn << 12) | abi.PAGE_HYPERVISOR)
+        for i in range(nr_vcpus):
+            d.vcpus.append(Vcpu(d, i, self._hw_vcpu(i, hw_vcpus)))
             self.init_hw_state(d.vcpus[-1])
             self.write_vcpu_info(d, i, "evtchn_upcall_mask", 1)
         self.domains[domid] = d
         return d
+
+    def _hw_vcpu(self, i: int, given):
+        """The machine vCPU a domain's vCPU runs on: one handed in, the
+        machine's own, a new CPU on the machine, or (cpu=False) a stand-in."""
+        if given is not None and i < len(given):
+            return given[i]
+        m = self.machine
+        if self.use_cpu:
+            try:
+                from ..machine.cpu import Vcpu as CpuVcpu
+            except ImportError:
+                CpuVcpu = None
+            if CpuVcpu is not None:
+                while len(m.vcpus) <= i:
+                    m.vcpus.append(CpuVcpu(m.memory, m.ports, m.mmio, len(m.vcpus)))
+                hw = m.vcpus[i]
+                router = getattr(m, "interrupts", None)
+                if router is not None and router.on_pending is None:
+                    router.on_pending = self._irq_pending
+                return hw
+        return HwVcpu(self.memory, i)
+
+    def _irq_pending(self, cpu: int):
+        if cpu < len(self.machine.vcpus) and hasattr(self.machine.vcpus[cpu], "irq_pending"):
+            self.machine.vcpus[cpu].irq_pending = True
+
+    def run(self, max_instructions: int = 10**7, vcpu=None):
+        """Run a vCPU (default: dom0's first) on the CPU; returns the last exit."""
+        from .run import run
+        v = vcpu if vcpu is not None else self.dom0.vcpus[0]
+        return run(self, v, max_instructions)
 
     def init_hw_state(self, v: Vcpu):
         """The machine state a 64-bit PV vCPU runs with: Xen's CR0/CR4/EFER,
@@ -281,10 +330,10 @@ class Xen:
         st[R.DS] = st[R.ES] = st[R.FS] = st[R.GS] = abi.FLAT_KERNEL_DS
         st[R.RFLAGS] = R.FLAGS_FIXED | R.FLAG_IF
         st[R.CSBASE_MODE] = R.MODE_LONG64
-        st[R.TR_BASE] = 0
-        st[R.TR_LIMIT] = 0x67          # a TSS with no I/O bitmap
-        if hasattr(v.hw, "syscall_exits"):
-            v.hw.syscall_exits = True
+        from .run import setup_hw
+        setup_hw(self, v)
+        if hasattr(v.hw, "mmu"):
+            v.hw.mmu.flush()
 
     # ------------------------------------------------------------------ shared_info
     def shared_info_addr(self, d: Domain, field: str, vcpu: int | None = None) -> int:
@@ -384,6 +433,31 @@ class Xen:
     def guest_console_write(self, d: Domain, text: str):
         d.console_out.append(text)
         self._console_out(text, ring=False)
+
+    # ------------------------------------------------------------------ views
+    def frame_table(self, *, owned_only: bool = True):
+        """pandas: one row per frame (owner, type, counts, pin, validated)."""
+        return self.frametable.frame(owned_only=owned_only)
+
+    def p2m_frame(self, domid: int = 0):
+        """pandas: a domain's P2M as Xen assigned it, with the M2P entry of each
+        frame (``m2p`` equals ``pfn`` wherever the tables agree)."""
+        import pandas as pd
+        d = self.domains[domid]
+        pfn = np.flatnonzero(d.p2m >= 0)
+        mfn = d.p2m[pfn].astype(np.int64)
+        return pd.DataFrame({"pfn": pfn, "mfn": mfn, "maddr": mfn << 12,
+                             "m2p": self.m2p.get_many(mfn) if len(mfn) else mfn,
+                             "below_4g": mfn < (1 << 20)})
+
+    def evtchn_frame(self, domid: int = 0):
+        """pandas: a domain's open event-channel ports."""
+        from .evtchn import channels_frame
+        return channels_frame(self, self.domains[domid])
+
+    def allocations(self):
+        """pandas: every heap allocation and free, in order (seq)."""
+        return self.heap.history()
 
     # ------------------------------------------------------------------ dom0
     def build_dom0(self, image, **kw):

@@ -177,8 +177,10 @@ def ioapic_guest_write(xen, base: int, reg: int, val: int) -> int:
         xen.printk("ERROR: Attempt to unmask IOAPIC pin with no vector")
         return -abi.EINVAL
     mmio = xen.machine.mmio
+    lapics = getattr(xen.machine, "lapics", None)
+    dest = (lapics[0].apic_id & 0xFF) << 24 if lapics else 0
     mmio.write(base + IOAPIC_REGSEL, 4, reg + 1)
-    mmio.write(base + IOAPIC_WINDOW, 4, 0)    # destination: CPU 0 (APIC id 0)
+    mmio.write(base + IOAPIC_WINDOW, 4, dest)  # physical destination: the boot CPU
     mmio.write(base + IOAPIC_REGSEL, 4, reg)
     mmio.write(base + IOAPIC_WINDOW, 4, val & 0xFFFFFFFF)
     return 0

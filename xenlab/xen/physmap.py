@@ -71,7 +71,7 @@ def fill_words(mem, mfn0, values):
 
 
 @njit(cache=True)
-def expand_blocks(mfns, orders, out):
+def expand_blocks(mfns, orders, out):  # out: int32 or int64
     """The frames of blocks (mfns[i], 2**orders[i]) in order, into ``out``."""
     j = 0
     for i in range(mfns.shape[0]):

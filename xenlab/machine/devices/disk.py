@@ -65,4 +65,5 @@ class DiskImage:
         return len(self._mem)
 
     def state(self) -> bytes:
-        return b"".join(l.to_bytes(8, "little") + d for l, d in sorted(self._mem.items()))
+        return self.seed.to_bytes(8, "little") + self.size.to_bytes(8, "little") + b"".join(
+            l.to_bytes(8, "little") + d for l, d in sorted(self._mem.items()))

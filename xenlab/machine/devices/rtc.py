@@ -82,4 +82,4 @@ class Rtc:
         self.cmos[r] = value
 
     def state(self):
-        return bytes([self.index, self.nmi_masked]) + bytes(self.cmos)
+        return bytes([self.index, self.nmi_masked]) + bytes(self.cmos) + self.start.isoformat().encode()

@@ -179,8 +179,9 @@ def dsdt(oem_id, oem_table_id, root_prt=(), bridges=()) -> bytes:
     pci0 = aml_device("PCI0", aml_name("_HID", aml_int(eisa_id("PNP0A03")))
                       + aml_name("_UID", aml_int(0)) + aml_name("_BBN", aml_int(0))
                       + (prt(root_prt) if root_prt else b"") + devs)
-    body = aml_scope(b"\\_SB_", pci0)
-    body += b"\x08\\_S5_" + aml_package([aml_int(5), aml_int(5), aml_int(0), aml_int(0)])
+    # at the table's root scope "_SB_" and "_S5_" name \_SB and \_S5 (iasl drops the "\" too)
+    body = aml_scope(b"_SB_", pci0)
+    body += aml_name("_S5_", aml_package([aml_int(5), aml_int(5), aml_int(0), aml_int(0)]))
     return sdt("DSDT", 2, body, oem_id, oem_table_id)
 
 

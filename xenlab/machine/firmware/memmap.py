@@ -9,10 +9,11 @@ where the chipset puts them, and the rest of the DRAM remapped above 4 GiB.
 - growing: the low map stays as it is; RAM above 4 GiB becomes
   ``memory - top_of_low_dram``, placed from 4 GiB up and skipping any reserved
   region or device window there;
-- shrinking below the top of low DRAM: RAM is cut at ``memory``; the firmware
-  regions that sat between the cut and the top of low DRAM (ACPI data, NVS,
-  reserved) move down together to start at the cut, keeping their layout; there
-  is no RAM above 4 GiB.  Regions at or above the top of low DRAM stay put.
+- shrinking below the top of low DRAM: the firmware regions that sat between
+  the new top and the old one (ACPI data, NVS, reserved) move down, packed in
+  their order right above the last RAM, and RAM ends where they begin, so RAM
+  plus those regions is ``memory``; there is no RAM above 4 GiB.  Regions at or
+  above the old top of low DRAM (MMCONFIG, APICs, flash) stay put.
 
 ``memory`` means installed DRAM: the top of low DRAM plus RAM above 4 GiB.
 """
@@ -67,20 +68,30 @@ def resize(entries: list[E820Entry], memory: int, *, avoid=(), limit: int = 1 <<
                 high -= run
                 addr += run
         return sorted(out)
+    # the firmware regions between the cut and the top of low DRAM move down with it,
+    # and they take DRAM too: cut low enough that RAM + regions = memory
     cut = memory & ~(MIB - 1)
-    out, block = [], []
+    for _ in range(8):
+        block = [e for e in entries if e.type != E820_RAM and MIB <= e.base < low_top and e.end > cut]
+        need = sum(e.length + 0xFFF for e in block)
+        new_cut = max((memory - need) & ~(MIB - 1), MIB)
+        if new_cut == cut:
+            break
+        cut = new_cut
+    out = []
     for e in entries:
-        if e.base >= low_top or e.end <= cut:
-            out.append(e)
-        elif e.type == E820_RAM:
+        if e in block or (e.type == E820_RAM and e.base >= GIB4):
+            continue
+        if e.type == E820_RAM and e.base < low_top:
             if e.base < cut:
-                out.append(E820Entry(e.base, cut - e.base, E820_RAM))
-        elif e.base < cut:                                # firmware region straddling the cut
-            out.append(e)
-            cut = (e.end + MIB - 1) & ~(MIB - 1)
+                out.append(E820Entry(e.base, min(e.end, cut) - e.base, E820_RAM))
         else:
-            block.append(e)
-    if block:
-        delta = (block[0].base & ~(MIB - 1)) - cut
-        out += [E820Entry(e.base - delta, e.length, e.type) for e in block]
+            out.append(e)
+    cursor, prev_end = cut, None
+    for e in block:                      # packed in order; adjacent regions stay adjacent
+        if prev_end != e.base:
+            cursor = ((cursor + 0xFFF) & ~0xFFF) + (e.base & 0xFFF)
+        out.append(E820Entry(cursor, e.length, e.type))
+        cursor += e.length
+        prev_end = e.end
     return sorted(out)

@@ -1,0 +1,172 @@
+"""Arithmetic flags, computed lazily (SDM Vol. 1 §3.4.3.1, Appendix A).
+
+A flag-setting instruction records its operation kind, operands and result in
+the state (LF_KIND, LF_A, LF_B, LF_RES, LF_C); the flags are worked out only
+when something reads them (a Jcc tests one condition straight from the
+record).  ``LF_KIND == 0`` means RFLAGS itself holds the arithmetic flags.
+Kind = operation << 2 | size code.
+"""
+
+import numpy as np
+from numba import njit
+
+from .. import regs as R
+from . import slots as S
+
+K_ADD, K_ADC, K_SUB, K_SBB, K_LOGIC, K_INC, K_DEC = range(1, 8)
+ARITH = R.FLAG_CF | R.FLAG_PF | R.FLAG_AF | R.FLAG_ZF | R.FLAG_SF | R.FLAG_OF
+MIN = np.int64(-(1 << 63))
+
+# PF is set when the low byte of the result has an even number of 1 bits.
+PARITY = np.array([R.FLAG_PF if bin(i).count("1") % 2 == 0 else 0 for i in range(256)],
+                  dtype=np.int64)
+MASKS = np.array([0xFF, 0xFFFF, 0xFFFFFFFF, -1], dtype=np.int64)
+SIGNS = np.array([0x80, 0x8000, 0x80000000, -(1 << 63)], dtype=np.int64)
+
+
+@njit(cache=True)
+def ult(a, b):
+    """Unsigned a < b on int64 words."""
+    return (a ^ MIN) < (b ^ MIN)
+
+
+@njit(cache=True)
+def carry_of(kind, a, b, res, c):
+    """CF of a recorded operation."""
+    op = kind >> 2
+    m = MASKS[kind & 3]
+    a &= m
+    b &= m
+    r = res & m
+    if op == K_ADD:
+        return ult(r, a)
+    if op == K_SUB:
+        return ult(a, b)
+    if op == K_ADC:
+        return ult(r, a) or (c != 0 and r == a)
+    if op == K_SBB:
+        return ult(a, b) or (c != 0 and a == b)
+    if op == K_LOGIC:
+        return False
+    return c != 0                      # INC/DEC keep CF
+
+
+@njit(cache=True)
+def compute(kind, a, b, res, c):
+    """The six arithmetic flags of a recorded operation, as RFLAGS bits."""
+    sz = kind & 3
+    op = kind >> 2
+    m = MASKS[sz]
+    sign = SIGNS[sz]
+    r = res & m
+    f = PARITY[r & 0xFF]
+    if r == 0:
+        f |= R.FLAG_ZF
+    if (r & sign) != 0:
+        f |= R.FLAG_SF
+    if carry_of(kind, a, b, res, c):
+        f |= R.FLAG_CF
+    if op == K_LOGIC:
+        return f
+    if op == K_ADD or op == K_ADC:
+        if ((a ^ r) & (b ^ r) & sign) != 0:
+            f |= R.FLAG_OF
+    elif op == K_SUB or op == K_SBB:
+        if ((a ^ b) & (a ^ r) & sign) != 0:
+            f |= R.FLAG_OF
+    elif op == K_INC:
+        if r == sign:
+            f |= R.FLAG_OF
+    elif op == K_DEC:
+        if r == ((sign - 1) & m):
+            f |= R.FLAG_OF
+    f |= (a ^ b ^ r) & R.FLAG_AF
+    return f
+
+
+@njit(cache=True)
+def get_flags(st):
+    """RFLAGS with the arithmetic flags worked out."""
+    k = st[S.LF_KIND]
+    if k == 0:
+        return st[R.RFLAGS]
+    return (st[R.RFLAGS] & ~np.int64(ARITH)) | compute(k, st[S.LF_A], st[S.LF_B],
+                                                        st[S.LF_RES], st[S.LF_C])
+
+
+@njit(cache=True)
+def materialize(st):
+    """Fold the lazy record into RFLAGS (before anything reads RFLAGS directly)."""
+    if st[S.LF_KIND] != 0:
+        st[R.RFLAGS] = get_flags(st)
+        st[S.LF_KIND] = 0
+
+
+@njit(cache=True)
+def set_arith(st, f):
+    """Set the six arithmetic flags to ``f``'s, keeping the others."""
+    materialize(st)
+    st[R.RFLAGS] = (st[R.RFLAGS] & ~np.int64(ARITH)) | (f & ARITH)
+
+
+@njit(cache=True)
+def carry(st):
+    """The current CF as 0/1."""
+    k = st[S.LF_KIND]
+    if k == 0:
+        return st[R.RFLAGS] & 1
+    return 1 if carry_of(k, st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C]) else 0
+
+
+@njit(cache=True)
+def cond_flags(f, cc):
+    """Condition ``cc`` (SDM Vol. 1 Appendix B) from an RFLAGS value."""
+    c = cc >> 1
+    if c == 0:
+        t = (f & R.FLAG_OF) != 0
+    elif c == 1:
+        t = (f & R.FLAG_CF) != 0
+    elif c == 2:
+        t = (f & R.FLAG_ZF) != 0
+    elif c == 3:
+        t = (f & (R.FLAG_CF | R.FLAG_ZF)) != 0
+    elif c == 4:
+        t = (f & R.FLAG_SF) != 0
+    elif c == 5:
+        t = (f & R.FLAG_PF) != 0
+    elif c == 6:
+        t = ((f >> 7) & 1) != ((f >> 11) & 1)
+    else:
+        t = (f & R.FLAG_ZF) != 0 or ((f >> 7) & 1) != ((f >> 11) & 1)
+    return t != ((cc & 1) != 0)
+
+
+@njit(cache=True)
+def cond(st, cc):
+    """Condition ``cc``, straight from the lazy record where that is cheap."""
+    k = st[S.LF_KIND]
+    if k == 0:
+        return cond_flags(st[R.RFLAGS], cc)
+    c = cc >> 1
+    sz = k & 3
+    m = MASKS[sz]
+    if c == 2:
+        t = (st[S.LF_RES] & m) == 0
+        return t != ((cc & 1) != 0)
+    op = k >> 2
+    if op == K_SUB and c != 0 and c != 5:
+        a = st[S.LF_A] & m
+        b = st[S.LF_B] & m
+        if c == 1:
+            t = ult(a, b)
+        elif c == 3:
+            t = not ult(b, a)
+        elif c == 4:
+            t = (st[S.LF_RES] & SIGNS[sz]) != 0
+        else:
+            sh = 64 - (8 << sz)
+            sa = (a << sh) >> sh
+            sb = (b << sh) >> sh
+            t = sa < sb if c == 6 else sa <= sb
+        return t != ((cc & 1) != 0)
+    return cond_flags(compute(k, st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C]), cc)

@@ -1,0 +1,59 @@
+"""Handler numbers of decoded instructions and the layout of a decoded entry.
+
+A decoded instruction is three int64 words: ``info`` (packed fields below),
+``disp`` (memory displacement, or the absolute address of a moffs form) and
+``imm`` (immediate / branch displacement, sign-extended).  Handlers below
+``HOT_LIMIT`` run inside the interpreter loop; the rest go to the general
+executor (execute.py).
+"""
+
+# -- info word fields ---------------------------------------------------------
+I_OP_MASK = 0xFF          # bits 0-7 handler
+I_LEN_SHIFT = 8           # bits 8-11 length in bytes
+I_SZ_SHIFT = 12           # bits 12-13 operand size code (0:1 1:2 2:4 3:8 bytes)
+I_R_SHIFT = 14            # bits 14-18 reg operand (0-15; 16-19 = AH CH DH BH)
+I_M_SHIFT = 19            # bits 19-23 rm register, or base of a memory operand
+I_X_SHIFT = 24            # bits 24-28 index register (16 = none)
+I_SC_SHIFT = 29           # bits 29-30 scale (log2)
+I_MEM = 1 << 31           # the r/m operand is memory
+I_SUB_SHIFT = 32          # bits 32-35 sub-operation (ALU op, condition, ...)
+I_SEG_SHIFT = 36          # bits 36-37 0 none, 1 FS, 2 GS
+I_REP_SHIFT = 38          # bits 38-39 1 REP/REPE (F3), 2 REPNE (F2)
+I_LOCK = 1 << 40
+I_A32 = 1 << 41           # address-size prefix: 32-bit effective address
+I_SZ2_SHIFT = 42          # bits 42-43 second size code (MOVZX/MOVSX source)
+I_X1 = 1 << 44            # per-handler flag: signed (MOVSX), count in CL (shifts)
+I_W = 1 << 45             # REX.W
+I_X2 = 1 << 46            # per-handler flag: shift by 1, imm form of BT
+I_OPC_SHIFT = 48          # bits 48-55 opcode byte (diagnostics)
+I_MACC_SHIFT = 56         # bits 56-57 memory access: 0 address only, 1 read, 2 write, 3 rmw
+I_TWO = 1 << 58           # 0F opcode map
+
+REG_NONE = 16             # in the index / base field
+REG_RIP = 17              # base field: RIP-relative
+
+MACC_NONE, MACC_READ, MACC_WRITE, MACC_RMW = range(4)
+
+# -- handlers -----------------------------------------------------------------
+(UNDECODED, MOV_RM_R, MOV_R_RM, MOV_RM_I, ALU_RM_R, ALU_R_RM, ALU_RM_I, INCDEC, LEA,
+ MOVX, JCC, JMP_REL, CALL_REL, RET, PUSH_R, POP_R, PUSH_I, NOP, CMOV, SETCC, JMP_RM,
+ CALL_RM) = range(22)
+HOT_LIMIT = 40
+(XCHG, CMPXCHG, XADD, PUSH_RM, POP_RM, PUSHF, POPF, CBW, CWD, NEGNOT, MULDIV, IMUL2,
+ IMUL3, SHIFT, LEAVE, RET_I, LOOP, STRING, IN, OUT, CLI, STI, HLT, PAUSE, FLAGOP,
+ INT3, INTN, IRET, MOV_CR_R, MOV_R_CR, INVLPG, LGDT, LIDT, SGDT, SIDT, SWAPGS, RDMSR,
+ WRMSR, CPUID, RDTSC, SYSCALL, SYSRET, LTR, STR, MOV_SREG_RM, MOV_RM_SREG, UD,
+ LJMP_M, LJMP_PTR, LRET, BT, BSF, BSR, LAHF, SAHF, CLTS, WBINVD, FENCE, BSWAP,
+ SHXD, INTO, PUSH_SREG, POP_SREG) = range(40, 103)
+
+# ALU sub-operations (the /reg of opcodes 80-83, SDM Vol. 2 Table A-6), plus TEST.
+ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST = range(9)
+# STRING sub-operations.
+S_MOVS, S_CMPS, S_STOS, S_LODS, S_SCAS, S_INS, S_OUTS = range(7)
+# FLAGOP sub-operations.
+F_CLC, F_STC, F_CMC, F_CLD, F_STD = range(5)
+
+NAMES = {v: k for k, v in list(globals().items())
+         if k.isupper() and isinstance(v, int) and not k.startswith(("I_", "MACC", "REG_"))
+         and k not in ("HOT_LIMIT", "ADD", "OR", "ADC", "SBB", "AND", "SUB", "XOR", "CMP",
+                       "TEST") and not k.startswith(("S_", "F_"))}

@@ -1,0 +1,81 @@
+"""The CPU's own slots in the vCPU state vector, exit reasons and options.
+
+Slots from :data:`regs.FIRST_FREE` up belong to the CPU: lazy arithmetic
+flags, the pending-event and exit-completion bookkeeping, and the per-vCPU
+switches (intercepted vectors, SYSCALL exits) the Python ``Vcpu`` sets.
+"""
+
+from .. import regs as R
+
+_F = R.FIRST_FREE
+# Lazy flags: the last flag-setting operation, its operands and result.
+# LF_KIND == 0 means RFLAGS holds every flag (see flags.py).
+LF_KIND = _F + 0
+LF_RES = _F + 1
+LF_A = _F + 2
+LF_B = _F + 3
+LF_C = _F + 4          # carry-in (ADC/SBB) or preserved CF (INC/DEC)
+STATUS = _F + 5        # slow-path status: 0 ok, > 0 exit reason, < 0 fault
+FAULT_ADDR = _F + 6    # linear address of the last #PF
+OPTIONS = _F + 7       # OPT_* bits
+INTERCEPT0 = _F + 8    # 4 words: bit v set = vector v exits instead of delivery
+IRQ_PENDING = _F + 12  # set by the platform: an external interrupt waits
+INT_SHADOW = _F + 13   # STI / MOV SS interrupt shadow for the next instruction
+PEND_EVENT = _F + 14   # injected event: 0 none, else EV_* << 8 | vector
+PEND_ERROR = _F + 15   # its error code, or -1
+X_PENDING = _F + 16    # an io/mmio exit waits to be completed by the next run
+X_NDONE = _F + 17      # external accesses already performed for this instruction
+X_SEEN = _F + 18       # external accesses met while (re)executing it
+X_RIP = _F + 19        # the instruction they belong to
+X_VAL0 = _F + 20       # 4 words: values of those accesses (reads)
+BP_SKIP = _F + 24      # RIP whose breakpoint is stepped over once on resume
+CODE_GEN_SEEN = _F + 25
+APIC_BASE = _F + 26    # IA32_APIC_BASE (MSR 0x1B)
+CUR_EXC = _F + 27      # vector being delivered (double-fault logic), -1 none
+MEM_GEN_SEEN = _F + 28
+EXC_RIP = _F + 29      # RIP of the instruction that faulted
+LAST_ICOUNT = _F + 30  # instructions executed by the last run() call
+CS_DPL = _F + 31       # unused by the hot path; descriptor facts of CS
+X_MAX = 4
+
+# OPTIONS bits.
+OPT_SYSCALL_EXIT = 1   # SYSCALL exits to the hypervisor instead of LSTAR
+OPT_IO_EXIT_ALL = 2    # every port access exits, claimed or not
+
+# Injected event kinds (PEND_EVENT >> 8).
+EV_EXCEPTION = 1
+EV_INTERRUPT = 2
+
+# Exit reasons (exit[0]); EXIT_NAMES gives the names the Python side uses.
+EXIT_NONE = 0
+EXIT_IO = 1
+EXIT_MMIO = 2
+EXIT_HLT = 3
+EXIT_SYSCALL = 4
+EXIT_EXCEPTION = 5
+EXIT_BREAKPOINT = 6
+EXIT_BUDGET = 7
+EXIT_IRQ = 8
+EXIT_SHUTDOWN = 9
+EXIT_INTERNAL = 10
+EXIT_POOL = 11         # memory pool full: Python grows it and resumes (never seen)
+EXIT_NAMES = ("none", "io", "mmio", "hlt", "syscall", "exception", "breakpoint",
+              "budget", "irq", "shutdown", "internal", "pool")
+
+# Exit info array layout (int64[16]).
+XI_REASON = 0
+XI_A = 1   # io: port; mmio: machine address; exception: vector; breakpoint: rip
+XI_B = 2   # io/mmio: size; exception: error code (-1 none)
+XI_C = 3   # io/mmio: 1 write/out, 0 read/in; exception: CR2 / faulting address
+XI_D = 4   # io/mmio: value written (out/write)
+XI_E = 5   # io: 1 for INS/OUTS; mmio: linear address; exception: RIP of the instruction
+XI_F = 6   # io: REP prefix
+XI_COUNT = 7   # instructions executed in this run() call
+NEXIT = 16
+
+# Internal-error codes (exit[1] of EXIT_INTERNAL / EXIT_SHUTDOWN).
+SHUT_TRIPLE_FAULT = 1
+INTERNAL_FETCH_MMIO = 1
+SOFT_INT = _F + 32     # the pending fault in STATUS is a software INT n / INT3 / INTO
+SOFT_NEXT = _F + 33    # ... whose return address is this
+NSAVE = 69             # state words 0..68 are restored when an instruction faults

@@ -1,0 +1,457 @@
+"""The Python face of a vCPU: state, registers by name, run loop and exits.
+
+``Vcpu(memory, ports, mmio, index)`` owns one state vector (regs.py layout
+plus the CPU's slots), shares it with an :class:`~xenlab.machine.mmu.Mmu`
+(``vcpu.mmu``: same state, same TLB), and runs the jitted loop with
+:meth:`Vcpu.run` (raw exits, like KVM_RUN) or :meth:`Vcpu.run_native` (port
+and MMIO exits handed to the machine's buses, every other exit returned).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import regs as R
+from ..memory import HEADROOM
+from ..mmio import MmioBus
+from ..mmu import Mmu
+from ..ports import PortBus
+from ..pte import s64, u64
+from . import slots as S
+from .access import DM_CODEW, DM_MEM_GEN, DM_NEXT, DM_NPAGES, META_CODE_WRITES
+
+EXIT_NAMES = S.EXIT_NAMES
+DEFAULT_CODE_PAGES = 256
+_ERROR_CODE_VECTORS = {8, 10, 11, 12, 13, 14, 17, 21, 29, 30}
+
+
+class CodeCache:
+    """Decoded instructions per physical page, shared by every vCPU of one memory."""
+
+    def __init__(self, memory, npages: int = DEFAULT_CODE_PAGES):
+        self.memory = memory
+        self.npages = npages
+        self.dec = np.zeros((npages * 4096, 3), dtype=np.int64)
+        self.slot_of_page = np.zeros(npages, dtype=np.int64)
+        self.meta = np.zeros(8, dtype=np.int64)
+        self.meta[DM_NEXT] = 1
+        self.meta[DM_NPAGES] = npages
+        self.meta[DM_MEM_GEN] = memory.generation
+        self.meta[DM_CODEW] = memory.arrays[5][META_CODE_WRITES]
+        self.trace = np.zeros((5, 2), dtype=np.int64)
+        self.fbuf = np.zeros(16, dtype=np.uint8)
+        self.dout = np.zeros(3, dtype=np.int64)
+        self.save = np.zeros(R.NSTATE, dtype=np.int64)
+        self.page_of_slot = np.zeros(0, dtype=np.int32)
+        self._tuple = None
+
+    def arrays(self):
+        """The ``dc`` tuple for the kernels (grown with the memory pool)."""
+        cap = len(self.memory.arrays[4])
+        if len(self.page_of_slot) < cap:
+            pos = np.zeros(cap, dtype=np.int32)
+            pos[:len(self.page_of_slot)] = self.page_of_slot
+            self.page_of_slot = pos
+            self._tuple = None
+        if self._tuple is None:
+            self._tuple = (self.dec, self.page_of_slot, self.slot_of_page, self.meta,
+                           self.trace, self.fbuf, self.dout, self.save)
+        return self._tuple
+
+    @property
+    def cached_pages(self) -> int:
+        return int((self.slot_of_page != 0).sum())
+
+
+_CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def code_cache(memory) -> CodeCache:
+    """The code cache shared by all vCPUs on ``memory``."""
+    c = _CACHES.get(memory)
+    if c is None:
+        c = _CACHES[memory] = CodeCache(memory)
+    return c
+
+
+class _TrackedSet(set):
+    """A set that tells its owner when it changes."""
+
+    def __init__(self, items, on_change):
+        super().__init__(items)
+        self._on_change = on_change
+
+    def _changed(self):
+        self._on_change(self)
+
+    def add(self, x):
+        super().add(x)
+        self._changed()
+
+    def discard(self, x):
+        super().discard(x)
+        self._changed()
+
+    def remove(self, x):
+        super().remove(x)
+        self._changed()
+
+    def clear(self):
+        super().clear()
+        self._changed()
+
+    def update(self, *a):
+        super().update(*a)
+        self._changed()
+
+    def difference_update(self, *a):
+        super().difference_update(*a)
+        self._changed()
+
+    def pop(self):
+        x = super().pop()
+        self._changed()
+        return x
+
+    def __ior__(self, o):
+        super().__ior__(o)
+        self._changed()
+        return self
+
+    def __isub__(self, o):
+        super().__isub__(o)
+        self._changed()
+        return self
+
+
+class Exit:
+    """Why ``run`` returned, with the details of that exit.
+
+    ``reason`` is a name from :data:`EXIT_NAMES`.  io: ``port size write value
+    string rep``; mmio: ``addr size write value va``; exception: ``vector
+    error_code cr2 rip``; breakpoint: ``rip`` (and ``vector`` 3 for an INT3);
+    shutdown/internal: ``code``.  ``count``: instructions executed in the call.
+    """
+
+    __slots__ = ("reason", "port", "addr", "size", "write", "value", "string", "rep",
+                 "va", "vector", "error_code", "cr2", "rip", "code", "count")
+
+    def __init__(self, code: int, xi: list, rip: int):
+        self.reason = EXIT_NAMES[code]
+        self.count = xi[S.XI_COUNT]
+        self.rip = rip
+        self.port = self.addr = self.size = self.write = self.value = None
+        self.string = self.rep = self.va = self.vector = self.error_code = None
+        self.cr2 = self.code = None
+        if code in (S.EXIT_IO, S.EXIT_MMIO):
+            self.size, self.write = xi[S.XI_B], bool(xi[S.XI_C])
+            self.value = xi[S.XI_D] if self.write else None
+            if code == S.EXIT_IO:
+                self.port, self.string, self.rep = xi[S.XI_A], bool(xi[S.XI_E]), bool(xi[S.XI_F])
+            else:
+                self.addr, self.va = xi[S.XI_A], u64(xi[S.XI_E])
+        elif code in (S.EXIT_EXCEPTION, S.EXIT_BREAKPOINT):
+            if code == S.EXIT_EXCEPTION or xi[S.XI_A] == 3 and xi[S.XI_E] == rip:
+                self.vector = xi[S.XI_A]
+            if code == S.EXIT_EXCEPTION:
+                self.error_code = xi[S.XI_B] if xi[S.XI_B] >= 0 else None
+                self.cr2 = u64(xi[S.XI_C]) if self.vector == 14 else None
+        elif code in (S.EXIT_SHUTDOWN, S.EXIT_INTERNAL):
+            self.code = xi[S.XI_A]
+
+    def __repr__(self):
+        keys = [k for k in self.__slots__ if k != "reason" and getattr(self, k) is not None]
+        body = " ".join(f"{k}={getattr(self, k):#x}" if isinstance(getattr(self, k), int)
+                        and not isinstance(getattr(self, k), bool) else f"{k}={getattr(self, k)}"
+                        for k in keys)
+        return f"<Exit {self.reason} {body}>"
+
+
+class Registers:
+    """Registers by lower-case name: ``vcpu.regs.rax``, ``vcpu.regs["cr3"] = ...``.
+
+    Values read as unsigned 64-bit ints.  Writes to cr0/cr3/cr4/efer go
+    through the MMU, so they flush the TLB as the instruction would.
+    """
+
+    def __init__(self, vcpu):
+        object.__setattr__(self, "_vcpu", vcpu)
+
+    def __getitem__(self, name):
+        return self._vcpu.get(name)
+
+    def __setitem__(self, name, value):
+        self._vcpu.set(name, value)
+
+    def __getattr__(self, name):
+        try:
+            return self._vcpu.get(name)
+        except KeyError as e:
+            raise AttributeError(str(e)) from None
+
+    def __setattr__(self, name, value):
+        self._vcpu.set(name, value)
+
+    def as_dict(self, names=None) -> dict:
+        names = names or (R.GPR_NAMES + ("rip", "rflags"))
+        return {n: self._vcpu.get(n) for n in names}
+
+    def __repr__(self):
+        return " ".join(f"{k}={v:#x}" for k, v in self.as_dict().items())
+
+
+REG_NAMES = tuple(R.NAMES)
+
+
+class Vcpu:
+    """One virtual CPU on a machine's memory, port bus and MMIO bus."""
+
+    def __init__(self, memory, ports: PortBus | None = None, mmio: MmioBus | None = None,
+                 index: int = 0, *, code_pages: int | None = None):
+        from ._kernels import run_loop  # noqa: F401  (compiles/loads the kernels once)
+        self.memory = memory
+        self.ports = ports if ports is not None else PortBus()
+        self.mmio = mmio if mmio is not None else MmioBus(memory)
+        self.index = index
+        st = R.new_state()
+        # No real mode: a vCPU starts as a boot loader leaves it (flat 32-bit
+        # protected mode, paging off), ready to enter long mode.
+        st[R.CR0] |= R.CR0_PE
+        st[R.CSBASE_MODE] = R.MODE_LEGACY32
+        st[S.CUR_EXC] = -1
+        st[S.BP_SKIP] = -1
+        st[S.APIC_BASE] = 0xFEE00000 | (1 << 11) | ((1 << 8) if index == 0 else 0)
+        st[S.MEM_GEN_SEEN] = memory.generation
+        self.state = st
+        self.mmu = Mmu(memory, st)
+        self.tlb = self.mmu.tlb
+        if code_pages is not None and memory not in _CACHES:
+            _CACHES[memory] = CodeCache(memory, code_pages)
+        self.cache = code_cache(memory)
+        self.xi = np.zeros(S.NEXIT, dtype=np.int64)
+        self.regs = Registers(self)
+        self._bps = np.zeros(0, dtype=np.int64)
+        self._breakpoints = _TrackedSet((), self._sync_bps)
+        self._intercept = _TrackedSet((), self._sync_intercept)
+        self.last_exit: Exit | None = None
+
+    # -- registers --------------------------------------------------------------------
+    def get(self, name: str) -> int:
+        name = name.lower()
+        if name not in R.NAMES:
+            raise KeyError(f"no register {name!r}; names are {', '.join(REG_NAMES)}")
+        return u64(int(self.state[R.NAMES[name]]))
+
+    def set(self, name: str, value: int):
+        name = name.lower()
+        if name not in R.NAMES:
+            raise KeyError(f"no register {name!r}; names are {', '.join(REG_NAMES)}")
+        v = s64(int(value))
+        if name == "cr0":
+            self.mmu.write_cr0(v)
+        elif name == "cr3":
+            self.mmu.write_cr3(v)
+        elif name == "cr4":
+            self.mmu.write_cr4(v)
+        elif name == "efer":
+            self.mmu.write_efer(v)
+        else:
+            if name == "rflags":
+                self.state[S.LF_KIND] = 0
+                v |= R.FLAGS_FIXED
+            if name == "cpl" and not 0 <= v <= 3:
+                raise ValueError(f"cpl={value}: privilege levels are 0..3")
+            self.state[R.NAMES[name]] = v
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+    def __setitem__(self, name, value):
+        self.set(name, value)
+
+    # -- switches -------------------------------------------------------------------
+    @property
+    def breakpoints(self) -> set:
+        """Linear addresses where the vCPU exits ("breakpoint") before executing."""
+        return self._breakpoints
+
+    @breakpoints.setter
+    def breakpoints(self, items):
+        self._breakpoints = _TrackedSet((u64(int(a)) for a in items), self._sync_bps)
+        self._sync_bps(self._breakpoints)
+
+    def _sync_bps(self, s):
+        self._bps = np.array(sorted(s64(int(a)) for a in s), dtype=np.int64)
+
+    @property
+    def intercept(self) -> set:
+        """Vectors (0-255) that exit ("exception") instead of going through the IDT."""
+        return self._intercept
+
+    @intercept.setter
+    def intercept(self, vectors):
+        if isinstance(vectors, (int, np.integer)):
+            vectors = [v for v in range(256) if (int(vectors) >> v) & 1]
+        self._intercept = _TrackedSet(vectors, self._sync_intercept)
+        self._sync_intercept(self._intercept)
+
+    def _sync_intercept(self, s):
+        words = [0, 0, 0, 0]
+        for v in s:
+            if not 0 <= int(v) <= 255:
+                raise ValueError(f"vector {v}: interrupt vectors are 0..255")
+            words[int(v) >> 6] |= 1 << (int(v) & 63)
+        for i in range(4):
+            self.state[S.INTERCEPT0 + i] = s64(words[i])
+
+    def _option(self, bit, on=None):
+        if on is None:
+            return bool(self.state[S.OPTIONS] & bit)
+        if on:
+            self.state[S.OPTIONS] |= bit
+        else:
+            self.state[S.OPTIONS] &= ~bit
+
+    @property
+    def syscall_exits(self) -> bool:
+        """SYSCALL exits ("syscall") to the hypervisor instead of entering LSTAR."""
+        return self._option(S.OPT_SYSCALL_EXIT)
+
+    @syscall_exits.setter
+    def syscall_exits(self, on: bool):
+        self._option(S.OPT_SYSCALL_EXIT, bool(on))
+
+    @property
+    def io_exit_all(self) -> bool:
+        """Exit for every port access, not only for ports a device claimed."""
+        return self._option(S.OPT_IO_EXIT_ALL)
+
+    @io_exit_all.setter
+    def io_exit_all(self, on: bool):
+        self._option(S.OPT_IO_EXIT_ALL, bool(on))
+
+    @property
+    def irq_pending(self) -> bool:
+        """Set by the interrupt controller model while an interrupt waits."""
+        return bool(self.state[S.IRQ_PENDING])
+
+    @irq_pending.setter
+    def irq_pending(self, on: bool):
+        self.state[S.IRQ_PENDING] = 1 if on else 0
+
+    # -- events -------------------------------------------------------------------------
+    def inject_exception(self, vector: int, error_code: int | None = None):
+        """Deliver exception ``vector`` through the IDT before the next instruction
+        (never intercepted).  Vectors that push an error code get ``error_code``
+        (0 if None); a #PF uses the current CR2."""
+        if not 0 <= vector <= 31:
+            raise ValueError(f"vector {vector}: exceptions are vectors 0..31")
+        if vector in _ERROR_CODE_VECTORS:
+            err = 0 if error_code is None else int(error_code)
+        else:
+            if error_code is not None:
+                raise ValueError(f"vector {vector} pushes no error code (got {error_code})")
+            err = -1
+        self.state[S.PEND_EVENT] = (S.EV_EXCEPTION << 8) | vector
+        self.state[S.PEND_ERROR] = err
+
+    def inject_interrupt(self, vector: int):
+        """Deliver external interrupt ``vector`` through the IDT before the next
+        instruction (the caller has checked RFLAGS.IF, e.g. after an "irq" exit)."""
+        if not 0 <= vector <= 255:
+            raise ValueError(f"vector {vector}: interrupt vectors are 0..255")
+        self.state[S.PEND_EVENT] = (S.EV_INTERRUPT << 8) | vector
+        self.state[S.PEND_ERROR] = -1
+
+    def complete(self, value: int):
+        """Supply the value of a pending port or MMIO read; the next run finishes
+        the instruction with it (without this, the read returns all ones)."""
+        if not self.state[S.X_PENDING]:
+            raise RuntimeError("no port or MMIO read is waiting for a value")
+        self.state[S.X_VAL0 + self.state[S.X_NDONE]] = s64(int(value))
+
+    # -- running ------------------------------------------------------------------------
+    def _run_raw(self, budget: int, bps=None) -> int:
+        from ._kernels import run_loop
+        mem = self.memory
+        while True:
+            mem.reserve(HEADROOM)
+            code = int(run_loop(mem.arrays, self.state, self.tlb, self.cache.arrays(), self.xi,
+                                self.ports.owner, self._bps if bps is None else bps, budget))
+            if code != S.EXIT_POOL:
+                return code
+            budget -= int(self.xi[S.XI_COUNT])
+            mem.reserve(max(HEADROOM, mem.capacity_frames))
+
+    def run(self, max_instructions: int = 10**9) -> Exit:
+        """Run until an exit (at most ``max_instructions``) and return it."""
+        code = self._run_raw(int(max_instructions))
+        self.last_exit = Exit(code, self.xi.tolist(), u64(int(self.state[R.RIP])))
+        return self.last_exit
+
+    def run_native(self, max_instructions: int = 10**9, bps=None) -> Exit:
+        """Run, serving port exits from ``self.ports`` and MMIO exits from
+        ``self.mmio``; return at any other exit."""
+        left = int(max_instructions)
+        xi = self.xi
+        st = self.state
+        ports, mmio = self.ports, self.mmio
+        while True:
+            code = self._run_raw(left, bps)
+            left -= int(xi[S.XI_COUNT])
+            if code == S.EXIT_IO:
+                port, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
+                if write:
+                    ports.write(port, size, value)
+                else:
+                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(port, size)
+            elif code == S.EXIT_MMIO:
+                addr, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
+                if write:
+                    mmio.write(addr, size, value)
+                else:
+                    st[S.X_VAL0 + st[S.X_NDONE]] = s64(mmio.read(addr, size))
+            else:
+                self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
+                return self.last_exit
+            if left <= 0:
+                code = self._run_raw(0, bps)
+                self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
+                return self.last_exit
+
+    def call(self, rip: int, regs: dict | None = None, *, stop_at: int,
+             max_instructions: int = 100_000) -> Exit:
+        """Run a stub: set ``regs``, jump to ``rip`` at the current privilege, and
+        run (serving I/O like :meth:`run_native`) until RIP reaches ``stop_at``.
+
+        Returns the exit: ``reason == "breakpoint"`` and ``rip == stop_at`` when
+        the stub finished; anything else (an exception exit, a "syscall" exit,
+        "budget") stops the call early with the state as the exit left it.
+        """
+        if regs:
+            for k, v in regs.items():
+                self.set(k, v)
+        self.state[R.RIP] = s64(int(rip))
+        stop = s64(int(stop_at))
+        bps = self._bps if stop in self._bps else np.append(self._bps, np.int64(stop))
+        return self.run_native(max_instructions, bps)
+
+    # -- modes ----------------------------------------------------------------------------
+    def set_long_mode(self, cr3: int, *, cpl: int = 0, nxe: bool = True, wp: bool = True,
+                      sce: bool = True, pge: bool = False):
+        """Put the vCPU straight into 64-bit mode with paging from ``cr3`` (what a
+        boot stub does with MOV CR4/CR3/EFER/CR0 and a far jump), at ``cpl``."""
+        st = self.state
+        self.mmu.write_cr4(R.CR4_PAE | (R.CR4_PGE if pge else 0))
+        self.mmu.write_efer(R.EFER_LME | (R.EFER_NXE if nxe else 0) | (R.EFER_SCE if sce else 0))
+        self.mmu.write_cr3(cr3)
+        self.mmu.write_cr0(R.CR0_PE | R.CR0_PG | R.CR0_ET | (R.CR0_WP if wp else 0))
+        st[R.CSBASE_MODE] = R.MODE_LONG64
+        st[R.CPL] = cpl
+        st[R.CS] = 0x33 if cpl == 3 else 0x10 | cpl
+        st[R.SS] = 0x2B if cpl == 3 else 0x18 | cpl
+
+    def __repr__(self):
+        return f"<Vcpu {self.index} rip={self.get('rip'):#x} cpl={self.get('cpl')}>"
