@@ -53,6 +53,7 @@ MMCFG_OLD = re.compile(r"MCFG configuration \d+: base ([0-9a-f]+) segment \d+ bu
 BDF = r"(?:[0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])"
 PCI_DEV = re.compile(r"pci " + BDF + r": \[([0-9a-f]{4}):([0-9a-f]{4})\] type (\d+) class 0x([0-9a-f]+)", re.I)
 PCI_DEV_OLD = re.compile(r"PCI: Found " + BDF + r" \[([0-9a-f]{4})/([0-9a-f]{4})\] ([0-9a-f]{6}) ([0-9a-f]{2})", re.I)
+PCI_DEV_FOUND = re.compile(r"pci " + BDF + r": found \[([0-9a-f]{4}):([0-9a-f]{4})\] class (?:0x)?([0-9a-f]{6}) header type ([0-9a-f]{2})", re.I)
 PCI_REG = re.compile(r"pci " + BDF + r": (?:reg (?:0x)?([0-9a-f]+)|BAR (\d+)|ROM)(?::)? \[(io|mem)\s+0x([0-9a-f]+)(?:-0x([0-9a-f]+))?([^\]]*)\]", re.I)
 PCI_REG_OLD = re.compile(r"pci " + BDF + r": reg (?:0x)?([0-9a-f]+) (io port|32bit mmio|64bit mmio|32bit mmio pref|64bit mmio pref): \[0x([0-9a-f]+)-0x([0-9a-f]+)\]", re.I)
 PCI_ASSIGNED = re.compile(r"pci " + BDF + r": BAR (\d+): assigned \[(io|mem)\s+0x([0-9a-f]+)-0x([0-9a-f]+)([^\]]*)\]", re.I)
@@ -161,7 +162,8 @@ def parse(text: str) -> dict:
             r["dmi"] = re.sub(r"\s+", " ", m.group(1)).strip(" /")
             if m.group(2) and (d := BIOS_DATE.search(m.group(2))):
                 r["bios_year"] = int(d.group(3))
-        elif (m := PCI_DEV.search(line)) or (m := PCI_DEV_OLD.search(line)):
+        elif (m := PCI_DEV.search(line)) or (m := PCI_DEV_OLD.search(line)) or (
+                m := PCI_DEV_FOUND.search(line)):
             bdf = _bdf(m)
             if m.re is PCI_DEV:
                 cls, header = int(m.group(7), 16), int(m.group(6)) & 0x7F
@@ -193,7 +195,7 @@ def parse(text: str) -> dict:
             kind = m.group(5)
             idx = 6 if reg in (0x30, 0x38) else (reg - 0x10) // 4
             flags = (" 64bit" if "64bit" in kind else "") + (" pref" if "pref" in kind else "")
-            _bar(r, _bdf(m), idx, "io" if "io" in kind else "mem", int(m.group(6), 16),
+            _bar(r, _bdf(m), idx, "io" if kind.startswith("io") else "mem", int(m.group(6), 16),
                  int(m.group(7), 16), flags)
         elif (m := BRIDGE_TO.search(line)):
             sec = int(m.group(4), 16)
@@ -208,7 +210,7 @@ def parse(text: str) -> dict:
             kind = "io" if m.group(4) == "io" else ("pref" if "pref" in m.group(7) else "mem")
             r["windows"].setdefault(_bdf(m), {})[kind] = [lo, hi]
         elif (m := BRIDGE_WIN_OLD.search(line)):
-            kind = "io" if "io" in m.group(4) else ("pref" if "pref" in m.group(4) else "mem")
+            kind = "io" if m.group(4).startswith("io") else ("pref" if "pref" in m.group(4) else "mem")
             r["windows"].setdefault(_bdf(m), {})[kind] = [int(m.group(5), 16), int(m.group(6), 16)]
         elif (m := ROOT_BUS.search(line)):
             if m.group(1):
@@ -393,6 +395,9 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
         if f not in kept:
             notes.append(f"{f['bdf']}: on a bus no bridge in the log leads to; left out")
     have = {(f["bdf"][:5], int(f["bdf"][6])) for f in kept}
+    for f in kept:
+        if int(f["bdf"][6]) and (f["bdf"][:5], 0) not in have:
+            notes.append(f"{f['bdf']}: no function 0 in the log, so no scan would find it; left out")
     kept = [f for f in kept if int(f["bdf"][6]) == 0 or (f["bdf"][:5], 0) in have]
     # interrupts: the log's word where it has one, else the usual swizzle
     parent = {f["bridge"]["secondary"]: f for f in kept if "bridge" in f}

@@ -86,7 +86,20 @@ def build(machine_cls, profile, memory=None, seed=0):
     _pci(m, profile)
     _isa(m, profile)
     _firmware(m, profile)
+    _vcpus(m)
     return m
+
+
+def _vcpus(m):
+    """One vCPU per enabled CPU of the profile; vCPU i owns LAPIC i.  An interrupt
+    that becomes deliverable at a LAPIC sets that vCPU's pending-interrupt slot;
+    ``Machine.run_native`` acknowledges it on the "irq" exit and injects the vector."""
+    from .cpu import Vcpu
+    m.vcpus = [Vcpu(m.memory, m.ports, m.mmio, i) for i in range(len(m.lapics))]
+
+    def pending(cpu):
+        m.vcpus[cpu].irq_pending = True
+    m.interrupts.on_pending = pending
 
 
 # -- interrupt controllers ------------------------------------------------------------
