@@ -8,6 +8,7 @@ import pytest
 
 from xenlab.viz import (MachineRegions, MachineRoutes, MemoryMapView, RoutingView,
                         firmware_regions, join_routes)
+from xenlab.viz.adapters.platform import machine_routes
 
 RAW = Path("/work/shared/datasets-raw/sun-x2200m2")
 
@@ -19,7 +20,8 @@ def machine():
     from xenlab.machine.profile import list_profiles
     profiles = list_profiles()
     if profiles:
-        return Machine.from_profile(profiles[0], memory="8G", seed=1)
+        name = "sun-x4200" if "sun-x4200" in profiles else profiles[0]
+        return Machine.from_profile(name, memory="8G", seed=1)
     from xenlab.machine.dmesg import import_dmesg
     from xenlab.machine.profile import validate
     if not RAW.exists():
@@ -54,14 +56,18 @@ def program_rte(machine, gsi, vector):
 
 
 def test_vector_and_layers_complete_a_route(machine):
-    program_rte(machine, 14, 0x31)
-    xen = pd.DataFrame({"gsi": [14], "pirq": [14], "evtchn": [7]})
-    kernel = pd.DataFrame({"evtchn": [7], "handler": ["ata_intr"]})
+    first = machine_routes(machine).dropna(subset=["gsi"]).iloc[0]
+    dev, gsi = first["device"], int(first["gsi"])
+    program_rte(machine, gsi, 0x31)
+    xen = pd.DataFrame({"gsi": [gsi], "pirq": [gsi], "evtchn": [7]})
+    kernel = pd.DataFrame({"evtchn": [7], "handler": ["drv_intr"]})
     v = RoutingView(MachineRoutes(machine, xen, lambda: kernel))
-    ide = v.route("ide primary").iloc[0]
-    assert ide["vector"] == 0x31 and ide["pirq"] == 14 and ide["evtchn"] == 7
-    assert ide["handler"] == "ata_intr" and ide["routed"]
-    assert v.frame["routed"].sum() == 1
+    r = v.frame[v.frame["gsi"] == gsi].iloc[0]
+    assert r["device"] == dev and r["vector"] == 0x31
+    assert r["pirq"] == gsi and r["evtchn"] == 7 and r["handler"] == "drv_intr" and r["routed"]
+    assert v.frame["routed"].sum() == (v.frame["gsi"] == gsi).sum()
+    program_rte(machine, gsi, 0x31 | (1 << 16))                # masked again
+    assert v.refresh().frame["vector"].isna().all()
 
 
 def test_join_routes_needs_a_shared_key():
