@@ -211,3 +211,27 @@ def test_64gib_direct_map_stays_aggregated():
     assert len(ex.mapped) == 1 and int(ex.mapped["pages"][0]) == 16 << 20
     ex.slider.value = (16 << 20) - 1
     assert ex.walk.ok and ex.va == base + (((16 << 20) - 1) << 12)
+
+
+def test_follow_a_stage_refreshes_after_each_boot(tree):
+    class Stage:                         # the contract a lab Stage offers
+        def __init__(self):
+            self.callbacks, self.src = [], None
+
+        def on_boot(self, fn):
+            self.callbacks.append(fn)
+
+        def boot(self, src):
+            self.src = src
+            for fn in self.callbacks:
+                fn()
+
+    stage = Stage()
+    ex = PageTableExplorer(lambda: stage.src).follow(stage)
+    assert len(ex.frame) == 0
+    stage.boot(MachinePageTables(mmu=tree["mmu"]))
+    assert ex.walk is not None and len(ex.frame) >= 1
+    stage.boot(object())                 # a broken source: shown in the view, no raise
+    assert "not a page tables source" in ex.status.value
+    with pytest.raises(TypeError, match="on_boot"):
+        ex.follow(object())

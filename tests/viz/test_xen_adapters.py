@@ -103,3 +103,39 @@ def test_route_layer_from_bound_pirqs(dom0):
     assert rc == 0
     layer = xen_route_layer(xen)
     assert layer.values.tolist() == [[14, 14, g.d.pirq_to_evtchn[14]]]
+
+
+def test_routes_through_xen_on_a_profile_machine():
+    """dom0 asks Xen for a vector, programs the IOAPIC entry through Xen and
+    binds the PIRQ: the routing view shows every stage but the handler, and
+    the kernel's layer completes it."""
+    import pandas as pd
+
+    from xenlab.machine import Machine
+    from xenlab.machine.profile import list_profiles
+    from xenlab.viz import MachineRoutes, RoutingView
+    from xenlab.xen import Xen, abi
+    if "qemu-i440fx" not in list_profiles():
+        pytest.skip("the qemu-i440fx profile is not shipped")
+    m = Machine.from_profile("qemu-i440fx", memory="512M")
+    xen = Xen(m)
+    d = xen.build_dom0(guestlib.make_image(), cmdline="test")
+    g = guestlib.Guest(xen, d)
+    gsi = m.interrupts.isa_gsi(4)[0]                       # COM1
+    io, pin = m.interrupts.ioapic_for(gsi)
+    r = g.put(g.rec(abi.physdev_irq, irq=gsi))
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_alloc_irq_vector, r) == 0
+    vector = int(np.frombuffer(g.get(r, 8), abi.physdev_irq)[0]["vector"])
+    apic = g.rec(abi.physdev_apic, apic_physbase=io.address, reg=0x10 + 2 * pin, value=vector)
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, g.put(apic)) == 0
+    b = g.put(g.rec(abi.evtchn_bind_pirq, pirq=gsi, flags=0))
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_pirq, b) == 0
+    port = int(np.frombuffer(g.get(b, 12), abi.evtchn_bind_pirq)[0]["port"])
+
+    view = RoutingView(MachineRoutes(m, lambda: xen_route_layer(xen)))
+    com1 = view.frame[view.frame["gsi"] == gsi].iloc[0]
+    assert com1["vector"] == vector and com1["pirq"] == gsi and com1["evtchn"] == port
+    assert not com1["routed"] and com1["broken_at"] == "handler"
+    handlers = pd.DataFrame({"evtchn": [port], "handler": ["asyintr"]})
+    view = RoutingView(MachineRoutes(m, lambda: xen_route_layer(xen), handlers))
+    assert view.route(com1["device"])["routed"].all()

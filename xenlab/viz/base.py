@@ -98,6 +98,22 @@ class View:
         self._render()
         return self
 
+    def follow(self, stage):
+        """Refresh after every boot of ``stage``: registers with
+        ``stage.on_boot(callback)`` (a lab Stage calls its callbacks with no
+        arguments after each boot).  Errors show in the view.  Returns the view."""
+        hook = getattr(stage, "on_boot", None)
+        if hook is None:
+            raise TypeError(f"{stage!r} has no on_boot(callback): cannot follow its boots")
+        ref = weakref.ref(self)
+
+        def after_boot(*_args):
+            view = ref()
+            if view is not None:
+                view._on_refresh_click(None)
+        hook(after_boot)
+        return self
+
     def _on_refresh_click(self, _button):
         try:
             self.refresh()
