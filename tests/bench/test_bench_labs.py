@@ -22,3 +22,4 @@ def test_times_each_lab_against_a_kernel_start(monkeypatch, capsys):
     r = rows[0]
     assert r["unit"] == "s" and r["value"] > 0 and r["peer_value"] > 0
     assert r["peer"] == "kernel start + import xenlab" and r["ratio"] > 0
+
