@@ -308,7 +308,8 @@ def _firmware(m, profile):
     info.ebda = bda.install(m.memory, e820=e820, serial_ports=[s["port"] for s in profile["serial"]],
                             parallel_ports=[0x378] if profile["isa"]["parallel"] else [],
                             floppy=profile["isa"]["floppy"],
-                            bios_date=f"01/01/{profile['year'] % 100:02d}")
+                            bios_date=f"01/01/{profile['year'] % 100:02d}",
+                            vga=any(f["class"] >> 16 == 0x03 for f in profile["pci"]))
     info.bios32 = Bios32(m.pci)
     info.bios32.install(m.memory)
     _acpi(m, profile, info)
