@@ -106,6 +106,9 @@ def test_acpica_disassembles_every_table_cleanly(machine, tmp_path):
     }
     if prof["overrides"]:
         expect["APIC"].append("Interrupt Source Override")
+    if prof["acpi"]["hpet"] is not None:
+        expect["HPET"] = [f"Hardware Block ID : {prof['acpi']['hpet_id']:08X}",
+                          f"Address : {prof['acpi']['hpet']:016X}"]
     if prof["pci_host"]["mcfg"]:
         expect["MCFG"] = ["Memory Mapped Configuration Table",
                           f"Base Address : {prof['pci_host']['mcfg']['base']:016X}"]

@@ -480,6 +480,8 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
     acpi = {"oem_id": (r["rsdp"] or "XENLAB")[:6]}
     if r["pmtmr"]:
         acpi["pm_timer_port"] = f"{r['pmtmr']:#x}"
+    if r["hpet"]:
+        acpi["hpet"], acpi["hpet_id"] = f"{r['hpet'][1]:#x}", f"{r['hpet'][0]:#x}"
     doc["acpi"] = acpi
     ide = [f for f in kept if f.get("model") == "ide"]
     if ide:
