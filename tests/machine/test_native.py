@@ -208,3 +208,17 @@ def test_sti_hlt_idiom_takes_the_interrupt_right_after_hlt():
     lap.write_register(L.TIMER_INITIAL, 500)
     m.run_native(0, 100_000)
     assert v.get("rax") & 0xFFFF == 0x1234
+
+
+def test_device_registers_through_the_page_tables():
+    """A BAR mapped by a PTE: the load leaves the CPU as an MMIO access at the
+    machine address and the device answers (here: the e1000's ID register)."""
+    from xenlab.machine.snippet import TABLES
+    m = Machine.from_profile("qemu-i440fx")
+    bar = m.pci.find(0, 3, 0).bars[0].decoded
+    v = boot(m, asm("movl 0x3000000, %eax\n movl %eax, 0x3000010\n hlt"))
+    pte = TABLES + 0x3000 + (0x3000000 >> 12) * 8
+    m.memory.write64(pte, bar | 0x1 | 0x2 | 0x10)                  # P, RW, PCD
+    assert m.run_native(0, 100).reason == "hlt"
+    assert v.get("rax") & 0xFFFFFFFF == 0x100E8086
+    assert m.mmio.read(bar + 0x10, 4) == 0x100E8086                # the store reached the device
