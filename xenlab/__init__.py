@@ -8,13 +8,15 @@ The layers, bottom up (see docs/architecture.md): ``xenlab.asm`` and
 
 from ._version import __version__
 
-__all__ = ["__version__", "Machine"]
+__all__ = ["__version__", "Xen", "Machine"]
 
 
 def __getattr__(name):
-    # xenlab.Machine loads numba kernels: import it only when asked for, so that
-    # `xenlab --help` stays fast.
+    # Lazy, so ``import xenlab`` (and ``xenlab --help``) stays light.
+    if name == "Xen":
+        from .xen import Xen
+        return Xen
     if name == "Machine":
         from .machine import Machine
         return Machine
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module 'xenlab' has no attribute {name!r}")

@@ -29,6 +29,14 @@ WARMUPS = {
         "mm.translate_batch([0]); mmu.walk_many(m, 0x1000, [0]); mmu.walk(m, 0x1000, 0)\n"
         "mmu.pagetable_frame(m, 0x1000); mm.invlpg(0)\n"
     ),
+    "xen (heap, frame table, M2P, dom0 build)": (
+        "from xenlab.machine import Machine\n"
+        "from xenlab.xen import Xen, KernelImage, Segment, check_invariants\n"
+        "x = Xen(Machine('64M'))\n"
+        "x.build_dom0(KernelImage([Segment(0xFFFFFFFF80000000, b'\\x90' * 0x4000)],"
+        " entry=0xFFFFFFFF80000000, virt_base=0xFFFFFFFF80000000))\n"
+        "check_invariants(x); x.heap.history()\n"
+    ),
 }
 
 
