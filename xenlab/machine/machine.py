@@ -253,7 +253,7 @@ class Machine:
         clock = getattr(self, "clock", None)
         if clock is not None:
             yield str(clock.now).encode()
-        for name in ("pic", "pci", "interrupts", "acpi_pm"):
+        for name in ("pic", "pci", "interrupts", "acpi_pm", "hpet"):
             dev = getattr(self, name, None)
             if dev is not None:
                 yield dev.state()

@@ -17,6 +17,7 @@ from .clock import Clock
 from .devices.acpipm import AcpiPm
 from .devices.ahci import AhciController
 from .devices.disk import DiskImage
+from .devices.hpet import Hpet
 from .devices.ide import AtaDisk, IdeController
 from .devices.ioapic import IoApic
 from .devices.isa import Floppy82077, I8042, ParallelPort
@@ -292,6 +293,12 @@ def _isa(m, profile):
     except ValueError as e:
         m.notes.append(f"ACPI PM block at {pm_base:#x}: {e}")
     m.sci = r.isa_line(profile["acpi"]["sci_irq"])
+    m.hpet = None
+    if profile["acpi"]["hpet"] is not None:
+        m.hpet = Hpet(m.clock, profile["acpi"]["hpet_id"], router=r)
+        base = profile["acpi"]["hpet"]
+        m.decoder.add(base, 0x1000 if base % 0x1000 == 0 else 0x400, m.hpet, "hpet")
+        m.clock.add(m.hpet)
 
 
 # -- firmware -------------------------------------------------------------------------------
@@ -308,7 +315,8 @@ def _firmware(m, profile):
     info.ebda = bda.install(m.memory, e820=e820, serial_ports=[s["port"] for s in profile["serial"]],
                             parallel_ports=[0x378] if profile["isa"]["parallel"] else [],
                             floppy=profile["isa"]["floppy"],
-                            bios_date=f"01/01/{profile['year'] % 100:02d}")
+                            bios_date=f"01/01/{profile['year'] % 100:02d}",
+                            vga=any(f["class"] >> 16 == 0x03 for f in profile["pci"]))
     info.bios32 = Bios32(m.pci)
     info.bios32.install(m.memory)
     _acpi(m, profile, info)
@@ -391,6 +399,9 @@ def _acpi(m, profile, info):
     if mc:
         info.tables["MCFG"] = place(acpi.mcfg(mc["base"], mc["start_bus"], mc["end_bus"], oem, tid))
         entries.append("MCFG")
+    if a["hpet"] is not None:
+        info.tables["HPET"] = place(acpi.hpet(a["hpet_id"], a["hpet"], oem, tid))
+        entries.append("HPET")
     addrs = [info.tables[s] for s in entries]
     info.tables["RSDT"] = place(acpi.rsdt(addrs, oem, tid))
     info.tables["XSDT"] = place(acpi.xsdt(addrs, oem, tid))
