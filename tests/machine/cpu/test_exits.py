@@ -222,8 +222,7 @@ def test_two_vcpus_share_memory_and_code_invalidation():
     b.set("cr3", a.get("cr3"))
     assert a.run().reason == "hlt" and a.get("rax") == 1       # caches CODE's page
     # b writes new code through its own TLB
-    b.memory.write_bytes(0x300000, assemble(f"movq $0x{CODE:x}, %rdi\nmovl $0x02c0c748, (%rdi)\n"
-                                            "movw $0xf400, 4(%rdi)\nhlt"))
+    b.memory.write_bytes(0x300000, assemble(f"movq $0x{CODE:x}, %rdi\nmovb $2, 3(%rdi)\nhlt"))
     b.set("rip", 0x300000)
     assert b.run().reason == "hlt"
     a.set("rip", CODE)

@@ -34,11 +34,11 @@ def test_port_io_at_cpl3_with_iopl3_is_allowed_and_unclaimed_reads_all_ones():
 
 @pytest.mark.parametrize("port,size,allowed", [
     (0x80, 1, True), (0x81, 1, False), (0x7F, 2, False), (0x82, 2, True),
-    (0x83, 2, False), (0x84, 4, False), (0x88, 4, True), (0x400, 1, False)])
+    (0x83, 2, False), (0x81, 2, False), (0x84, 4, False), (0x88, 4, True), (0x400, 1, False)])
 def test_tss_io_bitmap_decides_above_iopl(port, size, allowed):
     # bitmap covers ports 0..0x17F: all denied except 0x80, 0x82, 0x88-0x8B
     bm = bytearray(b"\xff" * 0x30)
-    bm[0x80 >> 3] = 0xFF & ~((1 << 0) | (1 << 2))      # 0x80, 0x82 allowed (0x81,0x83 not)
+    bm[0x80 >> 3] = 0xFF & ~((1 << 0) | (1 << 2) | (1 << 3))   # 0x80, 0x82, 0x83 allowed
     bm[0x88 >> 3] = 0xF0                                # 0x88..0x8B allowed
     n = Native(bytes(bm) + b"\xff")
     n.ltr()
@@ -46,7 +46,7 @@ def test_tss_io_bitmap_decides_above_iopl(port, size, allowed):
     n.v.intercept = {13}
     ex = n.run_code(op + "\nnop\nnop", cpl=3, regs={"rdx": port}, max_instructions=1)
     if allowed:
-        assert ex.reason == "budget" and n.v.get("rip") == USER + 1
+        assert ex.reason == "budget" and n.v.get("rip") == USER + len(assemble(op))
     else:
         assert (ex.reason, ex.vector, ex.error_code) == ("exception", 13, 0)
 
@@ -182,6 +182,7 @@ def test_fault_in_handler_delivery_becomes_double_fault_then_triple_fault():
     n = Native()
     # #GP gate not present -> #NP while delivering #GP (contributory + contributory) -> #DF
     n.handler(8, "movq $0xDF, %r15\nhlt")
+    n.ltr()
     n.mem.write64(IDT + 16 * 13, 0)
     ex = n.run_code("hlt", cpl=3)
     assert ex.reason == "hlt" and n.v.get("r15") == 0xDF
