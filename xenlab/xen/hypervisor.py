@@ -316,6 +316,25 @@ class Xen:
         v = vcpu if vcpu is not None else self.dom0.vcpus[0]
         return run(self, v, max_instructions)
 
+    def schedule(self, max_instructions: int = 10**7, quantum: int = 20_000, domid: int = 0):
+        """Round-robin the domain's runnable vCPUs, ``quantum`` instructions at
+        a time, until the budget is spent or none can run."""
+        from ..machine import regs as R
+        from .run import run
+        d = self.domains[domid]
+        left = int(max_instructions)
+        while left > 0 and d.shutdown_reason is None:
+            ran = False
+            for v in d.vcpus:
+                if not v.up or v.blocked or not v.initialised:
+                    continue
+                before = int(v.hw.state[R.ICOUNT])
+                run(self, v, min(quantum, left))
+                left -= max(int(v.hw.state[R.ICOUNT]) - before, 1)
+                ran = True
+            if not ran:
+                break
+
     def init_hw_state(self, v: Vcpu):
         """The machine state a 64-bit PV vCPU runs with: Xen's CR0/CR4/EFER,
         ring 3 with the flat selectors, IOPL 0, no I/O bitmap."""
