@@ -268,3 +268,20 @@ def test_second_vcpu_has_its_own_iopl():
     v1.set_reg("rip", KBASE + 0x100)
     xen.run(1000, vcpu=v1)
     assert dev.writes == [0x42]
+
+
+def test_xen_call_runs_a_stub_with_a_hypercall():
+    """A kernel's stub: `call hypercall_page + 17*32` then a stop address."""
+    img = bytearray(0x4000)
+    stub = Asm(KBASE + 0x100)
+    stub.mov_edi(abi.XENVER_version)
+    stub.hypercall(abi.HYPERVISOR_xen_version)
+    stop = stub.here
+    img[0x100:0x100 + len(stub.b)] = stub.b
+    m = Machine("128M")
+    xen = Xen(m)
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    ex = xen.call(d.vcpus[0], KBASE + 0x100, {"rax": 0}, stop_at=stop)
+    assert ex.reason == "breakpoint" and ex.rip == stop
+    assert d.vcpus[0].reg("rax") == 0x30001

@@ -316,6 +316,18 @@ class Xen:
         v = vcpu if vcpu is not None else self.dom0.vcpus[0]
         return run(self, v, max_instructions)
 
+    def call(self, vcpu, rip: int, regs: dict | None = None, *, stop_at: int,
+             max_instructions: int = 1_000_000):
+        """Run guest code at ``rip`` under Xen (hypercalls, traps, emulation all
+        served) until RIP reaches ``stop_at``; returns the last exit.  This is how
+        a Python kernel runs a small instruction stub as the guest."""
+        from ..machine.pte import s64
+        for k, val in (regs or {}).items():
+            vcpu.set_reg(k, val)
+        vcpu.hw.state[16] = s64(rip)
+        from .run import run
+        return run(self, vcpu, max_instructions, stop_at=stop_at)
+
     def schedule(self, max_instructions: int = 10**7, quantum: int = 20_000, domid: int = 0):
         """Round-robin the domain's runnable vCPUs, ``quantum`` instructions at
         a time, until the budget is spent or none can run."""
