@@ -2,7 +2,7 @@
 
 Booting it (the constructor) does what Xen 3.1's ``__start_xen`` does to
 memory: the frame table covers every frame up to the top of RAM; the first
-MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-16 MiB (its image
+MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-8 MiB (its image
 and the Xen heap, DOMID_XEN); the M2P table is allocated in 2 MiB chunks; the
 rest of RAM goes to the domain heap.  ``build_dom0`` then creates domain 0.
 
@@ -33,7 +33,7 @@ from .mm import PvMm
 from .physmap import M2P
 
 XEN_FIRST_MFN = 0x100           # Xen is loaded at 1 MiB
-XENHEAP_END_MFN = 0x1000        # and keeps everything up to 16 MiB (xenheap_megabytes=16)
+XENHEAP_END_MFN = 0x800         # and keeps 1-8 MiB: its image and the Xen heap
 XEN_IMAGE_FRAMES = 0x200        # the image itself: 2 MiB
 CONRING_SIZE = 16384            # drivers/char/console.c: the console ring
 
@@ -121,9 +121,13 @@ class Xen:
 
     def alloc_xenheap_page(self) -> int:
         """A zeroed frame of Xen's own heap (DOMID_XEN, never guest-mappable)."""
-        if not self._xenheap_free:
-            raise MemoryError("Xen heap exhausted")
-        mfn = self._xenheap_free.pop()
+        if self._xenheap_free:
+            mfn = self._xenheap_free.pop()
+        else:                        # more from the domain heap, still Xen-private
+            mfn = self.heap.alloc(0, domid=abi.DOMID_XEN, why="xenheap")
+            if mfn is None:
+                raise MemoryError("Xen heap exhausted")
+            self.frametable.owner[mfn] = owner_code(abi.DOMID_XEN)
         self.memory.fill(mfn, 1, 0)
         self.frametable.count[mfn] = 0
         return mfn
