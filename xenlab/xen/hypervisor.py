@@ -81,6 +81,7 @@ class Xen:
         runs = ram_frames(e820)
         if not runs:
             raise ValueError("the machine's E820 map has no usable RAM")
+        runs = self._without_mmio(runs)
         self.max_page = max(first + n for first, n in runs)
         if self.max_page <= XENHEAP_END_MFN + 1024:
             raise ValueError(f"{self.max_page * 4096 >> 20} MiB of RAM is too little for "
@@ -114,6 +115,25 @@ class Xen:
                 self.heap.add_range(lo, first + n - lo)
         self._boot_m2p()
         self._boot_xen_pagetables()
+
+    def _without_mmio(self, runs):
+        """RAM runs minus frames the machine decodes as device MMIO (those are I/O)."""
+        top = max(f + n for f, n in runs)
+        mmio = self.memory.arrays[_mem.M_SLOT_OF][:top] < 0
+        if not mmio.any():
+            return runs
+        out = []
+        for f, n in runs:
+            seg = mmio[f:f + n]
+            if not seg.any():
+                out.append((f, n))
+                continue
+            edges = np.flatnonzero(np.diff(np.r_[True, seg, True].astype(np.int8)))
+            starts, ends = edges[::2], edges[1::2]   # runs of non-MMIO frames
+            for a, b in zip(starts, ends):
+                if b > a:
+                    out.append((f + int(a), int(b - a)))
+        return out
 
     @staticmethod
     def _is_ram(mfn, runs):
