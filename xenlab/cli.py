@@ -16,8 +16,8 @@ from ._version import __version__
 # name -> (module, one-line help)
 COMMANDS = {
     "bench": ("xenlab.bench.cli", "measure the emulator against a peer (table or --json)"),
-    "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
     "as": ("xenlab.asm.cli", "assemble AT&T x86-64 source (the CPU's subset) to a flat image"),
+    "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
 }
 
 

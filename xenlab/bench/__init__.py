@@ -19,6 +19,8 @@ BENCHES = {
     "memory": "xenlab.bench.memory:bench_memory",
     "mmu": "xenlab.bench.mmu:bench_mmu",
     "compile": "xenlab.bench.compile:bench_compile",
+    "labs": "xenlab.bench.labs:bench_labs",
+    "viz": "xenlab.bench.viz:bench_viz",
     "boot": "xenlab.bench.boot:bench_boot",
     "machine": "xenlab.bench.machine:bench_machine",
 }

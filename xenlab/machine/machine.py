@@ -64,6 +64,109 @@ class Machine:
         profile = name_or_path if isinstance(name_or_path, Profile) else load_profile(name_or_path)
         return build(cls, profile, memory=memory, seed=seed)
 
+    # -- interrupts by hand -------------------------------------------------------
+    def raise_interrupt(self, source, level: bool = True):
+        """Drive an interrupt line as a device would: ``source`` is a PCI function
+        ("00:1f.2": its INTx# pin) or an ISA IRQ number (0-15).  Where it arrives
+        shows in ``m.interrupts.pending(cpu)`` / ``acknowledge(cpu)`` (the vector)
+        and in ``m.interrupts.log``; call again with ``level=False`` to release it."""
+        if isinstance(source, str):
+            from .profile import parse_bdf
+            b = parse_bdf(source)
+            fn = self.pci.find(*b) if b else None
+            if fn is None:
+                raise ValueError(f"{source!r}: no such PCI function on this machine")
+            if not fn.pin:
+                raise ValueError(f"{source}: this function has no interrupt pin")
+            fn.set_intx(level)
+            return
+        if not hasattr(self, "_manual_lines"):
+            self._manual_lines = {}
+        line = self._manual_lines.get(source)
+        if line is None:
+            line = self._manual_lines[source] = self.interrupts.isa_line(int(source))
+        line.set(level)
+
+    # -- running natively ---------------------------------------------------------
+    NS_PER_INSTRUCTION = 1        # machine time: one instruction = 1 ns (a 1 GHz CPU)
+
+    def run_native(self, cpu: int = 0, max_instructions: int = 10**7, *, slice_: int = 100_000):
+        """Run vCPU ``cpu`` as the bare machine would, with no hypervisor: port and
+        MMIO accesses go to the devices, interrupts the LAPIC/PIC deliver are
+        injected through the guest's IDT, HLT waits for the next timer, and a call
+        into a firmware entry point (the BIOS32 directory, the PCI BIOS) is
+        answered as a BIOS would.  Returns the first exit it cannot serve (an
+        exception intercepted for a debugger, "hlt" with nothing to wake it,
+        "syscall", "shutdown") or the "budget" exit.
+
+        A paravirtualised guest is never run this way: the hypervisor runs its
+        vCPUs with ``Vcpu.run`` and has no BIOS behind those entry points.
+        """
+        from .regs import FLAG_IF, RFLAGS
+        v = self.vcpus[cpu]
+        v.intercept.add(3)                        # INT3: a firmware call or the guest's #BP
+        left = int(max_instructions)
+        ex = None
+        while True:
+            self.current_cpu = cpu
+            v.irq_pending = self.interrupts.pending(cpu)
+            ex = v.run_native(max(min(slice_, left), 0))
+            left -= ex.count
+            self.clock.advance(ex.count * self.NS_PER_INSTRUCTION)
+            if ex.reason == "irq":
+                vector = self.interrupts.acknowledge(cpu)
+                if vector is not None:
+                    v.inject_interrupt(vector)
+            elif ex.reason == "breakpoint" and ex.vector == 3:
+                if not self.firmware_call(cpu, ex.rip):
+                    v.set("rip", ex.rip + 1)        # not ours: the guest's own #BP (a trap)
+                    v.inject_exception(3)
+            elif ex.reason == "hlt" and int(v.state[RFLAGS]) & FLAG_IF:
+                if self.interrupts.pending(cpu):
+                    continue                        # an interrupt is waiting: it wakes the CPU
+                when = min((d for t in self.clock.timers if (d := t.next_deadline()) is not None),
+                           default=None)
+                if when is None or when - self.clock.now > left * self.NS_PER_INSTRUCTION:
+                    return ex
+                self.clock.advance(int(when - self.clock.now) + 1)
+            elif ex.reason != "budget":
+                return ex
+            if left <= 0:
+                return ex
+
+    def firmware_call(self, cpu: int, rip: int) -> bool:
+        """If ``rip`` (linear) is a firmware entry point, run it on vCPU ``cpu``'s
+        registers as the BIOS would and step onto the RET that follows; else False."""
+        from .regs import RFLAGS
+        v = self.vcpus[cpu]
+        from .regs import CR2
+        cr2 = int(v.state[CR2])
+        try:
+            maddr = v.mmu.translate(rip, fetch=True)
+        except Exception:                         # not mapped: not a firmware call
+            v.state[CR2] = cr2
+            return False
+        fw = getattr(self, "firmware", None)
+        handler = fw.traps.get(maddr) if fw is not None else None
+        if handler is None:
+            return False
+        names = ("eax", "ebx", "ecx", "edx", "esi", "edi")
+        regs = {n: v.get("r" + n[1:]) & 0xFFFFFFFF for n in names}
+        out = handler(regs)
+        for n in names:
+            v.set("r" + n[1:], out[n] & 0xFFFFFFFF)
+        fl = v.get("rflags")
+        v.set("rflags", (fl | 1) if out.get("cf") else (fl & ~1))
+        v.set("rip", rip + 1)
+        self.firmware_log.append((cpu, maddr, regs["eax"], out["eax"]))
+        return True
+
+    @property
+    def firmware_log(self) -> list:
+        if not hasattr(self, "_firmware_log"):
+            self._firmware_log = []
+        return self._firmware_log
+
     # -- views -------------------------------------------------------------------
     @property
     def console(self) -> str:
@@ -150,13 +253,15 @@ class Machine:
         clock = getattr(self, "clock", None)
         if clock is not None:
             yield str(clock.now).encode()
-        for name in ("pic", "pci", "interrupts", "acpi_pm"):
+        for name in ("pic", "pci", "interrupts", "acpi_pm", "hpet"):
             dev = getattr(self, name, None)
             if dev is not None:
                 yield dev.state()
-        for group in ("ioapics", "lapics", "uarts", "ide", "pci_uarts", "disks"):
+        for group in ("ioapics", "lapics", "uarts", "ide", "ahci", "pci_uarts", "disks"):
             for dev in getattr(self, group, []):
                 yield dev.state()
+        for v in self.vcpus:
+            yield v.state.tobytes()
         for _, dev in sorted(getattr(self, "isa", {}).items()):
             yield dev.state()
 

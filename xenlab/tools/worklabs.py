@@ -3,7 +3,8 @@
 ``make lab`` runs this before starting JupyterLab: the first run copies every
 notebook; later runs add only notebooks that are new (a later lab), so a
 student's edits are never replaced.  ``git pull`` updates ``labs/``, not the
-student's copy.
+student's copy.  Notebooks are copied as students get them: solution regions
+replaced by the shipped code (:func:`xenlab.tools.release.strip_solutions`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,19 @@ def copy_new(src: Path, dst: Path) -> list[Path]:
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        if path.suffix == ".ipynb":
+            _release(path, target)
+        else:
+            shutil.copy2(path, target)
         copied.append(target)
     return copied
+
+
+def _release(src: Path, dst: Path):
+    import nbformat
+
+    from .release import strip_solutions
+    nbformat.write(strip_solutions(nbformat.read(src, as_version=4)), dst)
 
 
 def main(argv=None):
