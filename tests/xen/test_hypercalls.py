@@ -244,3 +244,18 @@ def test_serial_input_raises_virq_console_and_time_is_published(dom0):
     assert g.call(abi.HYPERVISOR_console_io, abi.CONSOLEIO_read, 8, buf) == 2
     t = xen.shared_info(g.d)["vcpu_info"][0]["time"]
     assert t["version"] % 2 == 0 and t["tsc_to_system_mul"] == 1 << 31 and t["tsc_shift"] == 1
+
+
+@pytest.mark.parametrize("lowmem", [False, True])
+def test_isa_dma_memory_below_16m(lowmem):
+    """A 16 MiB limit (ISA DMA): the fixed allocator finds frames, the 2007 one cannot."""
+    xen, g = boot("2G", lowmem_2g_4g=lowmem, check=False)
+    ext = g.put(np.zeros(1, dtype=np.uint64))
+    rc = g.call(abi.HYPERVISOR_memory_op, abi.XENMEM_increase_reservation,
+                reservation(g, ext, 1, order=2, bits=24))
+    if lowmem:
+        assert rc == 0
+    else:
+        assert rc == 1
+        mfn = int(np.frombuffer(g.get(ext, 8), np.uint64)[0])
+        assert mfn + 4 <= 0x1000 and mfn % 4 == 0

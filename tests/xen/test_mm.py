@@ -204,3 +204,29 @@ def test_heap_buddy_matches_slow_model():
             free -= block
             held.append((mfn, order))
         assert h.avail() == len(free)
+
+
+def test_mmio_inside_e820_ram_is_io():
+    """A device window the machine decodes inside a range the E820 calls RAM is
+    still I/O to Xen: never given to a domain, mappable by dom0."""
+    from xenlab.machine import Machine
+    from xenlab.xen import Xen
+
+    from .guestlib import Guest, make_image
+
+    class Dev:
+        def mmio_read(self, off, size):
+            return 0x1234
+
+        def mmio_write(self, off, size, value):
+            pass
+
+    m = Machine("512M")
+    m.mmio.map(0x10000000, 0x2000, Dev(), "odd device")
+    xen = Xen(m, cpu=False)
+    d = xen.build_dom0(make_image())
+    assert xen.frametable.owner_of(0x10000) == abi.DOMID_IO
+    assert 0x10000 not in set(d.p2m.tolist())
+    g = Guest(xen, d)
+    assert g.call(abi.HYPERVISOR_update_va_mapping, g.scratch + 0x40000,
+                  (0x10001 << 12) | P | RW, 0) == 0

@@ -2,7 +2,7 @@
 
 Booting it (the constructor) does what Xen 3.1's ``__start_xen`` does to
 memory: the frame table covers every frame up to the top of RAM; the first
-MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-16 MiB (its image
+MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-8 MiB (its image
 and the Xen heap, DOMID_XEN); the M2P table is allocated in 2 MiB chunks; the
 rest of RAM goes to the domain heap.  ``build_dom0`` then creates domain 0.
 
@@ -33,7 +33,7 @@ from .mm import PvMm
 from .physmap import M2P
 
 XEN_FIRST_MFN = 0x100           # Xen is loaded at 1 MiB
-XENHEAP_END_MFN = 0x1000        # and keeps everything up to 16 MiB (xenheap_megabytes=16)
+XENHEAP_END_MFN = 0x800         # and keeps 1-8 MiB: its image and the Xen heap
 XEN_IMAGE_FRAMES = 0x200        # the image itself: 2 MiB
 CONRING_SIZE = 16384            # drivers/char/console.c: the console ring
 
@@ -81,6 +81,7 @@ class Xen:
         runs = ram_frames(e820)
         if not runs:
             raise ValueError("the machine's E820 map has no usable RAM")
+        runs = self._without_mmio(runs)
         self.max_page = max(first + n for first, n in runs)
         if self.max_page <= XENHEAP_END_MFN + 1024:
             raise ValueError(f"{self.max_page * 4096 >> 20} MiB of RAM is too little for "
@@ -115,15 +116,38 @@ class Xen:
         self._boot_m2p()
         self._boot_xen_pagetables()
 
+    def _without_mmio(self, runs):
+        """RAM runs minus frames the machine decodes as device MMIO (those are I/O)."""
+        top = max(f + n for f, n in runs)
+        mmio = self.memory.arrays[_mem.M_SLOT_OF][:top] < 0
+        if not mmio.any():
+            return runs
+        out = []
+        for f, n in runs:
+            seg = mmio[f:f + n]
+            if not seg.any():
+                out.append((f, n))
+                continue
+            edges = np.flatnonzero(np.diff(np.r_[True, seg, True].astype(np.int8)))
+            starts, ends = edges[::2], edges[1::2]   # runs of non-MMIO frames
+            for a, b in zip(starts, ends):
+                if b > a:
+                    out.append((f + int(a), int(b - a)))
+        return out
+
     @staticmethod
     def _is_ram(mfn, runs):
         return any(f <= mfn < f + n for f, n in runs)
 
     def alloc_xenheap_page(self) -> int:
         """A zeroed frame of Xen's own heap (DOMID_XEN, never guest-mappable)."""
-        if not self._xenheap_free:
-            raise MemoryError("Xen heap exhausted")
-        mfn = self._xenheap_free.pop()
+        if self._xenheap_free:
+            mfn = self._xenheap_free.pop()
+        else:                        # more from the domain heap, still Xen-private
+            mfn = self.heap.alloc(0, domid=abi.DOMID_XEN, why="xenheap")
+            if mfn is None:
+                raise MemoryError("Xen heap exhausted")
+            self.frametable.owner[mfn] = owner_code(abi.DOMID_XEN)
         self.memory.fill(mfn, 1, 0)
         self.frametable.count[mfn] = 0
         return mfn
@@ -315,6 +339,37 @@ class Xen:
         from .run import run
         v = vcpu if vcpu is not None else self.dom0.vcpus[0]
         return run(self, v, max_instructions)
+
+    def call(self, vcpu, rip: int, regs: dict | None = None, *, stop_at: int,
+             max_instructions: int = 1_000_000):
+        """Run guest code at ``rip`` under Xen (hypercalls, traps, emulation all
+        served) until RIP reaches ``stop_at``; returns the last exit.  This is how
+        a Python kernel runs a small instruction stub as the guest."""
+        from ..machine.pte import s64
+        for k, val in (regs or {}).items():
+            vcpu.set_reg(k, val)
+        vcpu.hw.state[16] = s64(rip)
+        from .run import run
+        return run(self, vcpu, max_instructions, stop_at=stop_at)
+
+    def schedule(self, max_instructions: int = 10**7, quantum: int = 20_000, domid: int = 0):
+        """Round-robin the domain's runnable vCPUs, ``quantum`` instructions at
+        a time, until the budget is spent or none can run."""
+        from ..machine import regs as R
+        from .run import run
+        d = self.domains[domid]
+        left = int(max_instructions)
+        while left > 0 and d.shutdown_reason is None:
+            ran = False
+            for v in d.vcpus:
+                if not v.up or v.blocked or not v.initialised:
+                    continue
+                before = int(v.hw.state[R.ICOUNT])
+                run(self, v, min(quantum, left))
+                left -= max(int(v.hw.state[R.ICOUNT]) - before, 1)
+                ran = True
+            if not ran:
+                break
 
     def init_hw_state(self, v: Vcpu):
         """The machine state a 64-bit PV vCPU runs with: Xen's CR0/CR4/EFER,
