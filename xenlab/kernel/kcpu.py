@@ -236,11 +236,31 @@ class KCpu:
             regs[name] = value
         return s64(self.call("hypercall", regs=regs))
 
-    def _run(self, *, stop_rip: int, stop_rsp, budget: int, what: str):
+    def run_user(self, frame: list[int], entry: int, done, *, budget: int = DEFAULT_BUDGET):
+        """Drop to user mode: push ``frame`` (the iret frame the platform built),
+        jump to ``entry`` (its return-to-user path) and run until ``done()``
+        returns something (the kernel's trap or syscall handler saw the user
+        process come back); the kernel stack is then put back as it was."""
+        st = self.state
+        rsp0 = u64(int(st[R.RSP]))
+        rsp = rsp0 - 8 * len(frame)
+        self.write(rsp, b"".join((w & ((1 << 64) - 1)).to_bytes(8, "little") for w in frame))
+        st[R.RSP] = s64(rsp)
+        st[R.RIP] = s64(entry)
+        try:
+            self._run(stop_rip=None, stop_rsp=None, budget=budget, what="a user process",
+                      until=done)
+        finally:
+            st[R.RSP] = s64(rsp0)
+        return done()
+
+    def _run(self, *, stop_rip, stop_rsp, budget: int, what: str, until=None):
         st = self.state
         start = int(st[R.ICOUNT])
         try:
             while True:
+                if until is not None and until() is not None:
+                    return
                 used = int(st[R.ICOUNT]) - start
                 left = budget - used
                 if left <= 0:

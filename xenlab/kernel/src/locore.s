@@ -229,6 +229,27 @@ pci_putl:
         movq pci_putl_func(%rip), %rax
         jmp *%rax
 
+pci_probe_bus:                  # (bus, out): function 0's vendor/device of all 32 devices
+        pushq %rbx
+        pushq %r12
+        pushq %r13
+        movl %edi, %r12d
+        movq %rsi, %r13
+        xorl %ebx, %ebx
+1:      movl %r12d, %edi
+        movl %ebx, %esi
+        xorl %edx, %edx
+        xorl %ecx, %ecx
+        call pci_getl
+        movl %eax, (%r13,%rbx,4)
+        incl %ebx
+        cmpl $32, %ebx
+        jne 1b
+        popq %r13
+        popq %r12
+        popq %rbx
+        ret
+
 # Mechanism #1: CONFIG_ADDRESS 0xCF8 = enable | bus<<16 | dev<<11 | func<<8 | reg.
 pci_mech1_addr:
         movl %edi, %eax
@@ -459,6 +480,9 @@ msgbuf:         .space 16384    # the kernel message buffer (cmn_err)
         .align 4096
 kstack:         .space 16384
 kstack_top:
+        .align 4096
+cpu_stacks:     .space 49152    # vCPUs 1-3: 16 KiB each (vCPU n's top: cpu_stacks + 16384 n)
+scratch:        .space 8192     # bigger argument blocks (vcpu_guest_context)
         .align 4096
 user_stack:     .space 4096
 user_stack_top:
