@@ -176,7 +176,7 @@ kdelay:                         # (iterations): drv_usecwait's busy loop
         movq %rdi, %rcx
         testq %rcx, %rcx
         jz 2f
-1:      pause
+1:      nop                     # (PAUSE would be the hint; the CPU model lacks it)
         decq %rcx
         jnz 1b
 2:      ret
