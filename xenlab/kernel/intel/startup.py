@@ -220,8 +220,27 @@ class Kernel:
         except Exception:           # noqa: BLE001 - a register dump must not hide the panic
             cr0 = cr3 = cr4 = None
         details = (T.showregs(frame, addr, cr0, cr2, cr3, cr4) + "\n"
-                   + T.stack_names(self.unix, frame.rip, frame.frame_va))
+                   + T.stack_names(self.unix, frame.rip, frame.frame_va,
+                                   self._return_addresses(frame)))
         self.panic(T.bad_trap_message(frame, addr, module), details, trap=frame)
+
+    def _return_addresses(self, frame, depth: int = 8) -> list[int]:
+        """Kernel-text addresses on the interrupted stack, innermost first, up to
+        the Python call's return (a stack without frame pointers, read as a
+        debugger would)."""
+        out = []
+        try:
+            raw = self.kcpu.read(frame.rsp, 8 * depth)
+        except KernelFault:
+            return out
+        stop = self.sym("kpy_return")
+        for i in range(depth):
+            w = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+            if w == stop:
+                break
+            if self.unix.base <= w < self.unix.text_end:
+                out.append(w)
+        return out
 
     def intr(self):
         """An event upcall (nothing is bound yet in these stages)."""
@@ -464,8 +483,11 @@ class Kernel:
                 self.kcpu.start()
                 self.cpus_started.append(n)
                 self.set_io_privilege(n)
-                vd = self.pci_getl(0, 0, 0, 0)
-                self.printf(f"cpu{n}: online; host bridge {vd & 0xFFFF:04x},{vd >> 16:04x}\n")
+                f = self.pci_functions[0] if self.pci_functions else {"bus": 0, "dev": 0,
+                                                                       "func": 0}
+                vd = self.pci_getl(f["bus"], f["dev"], f["func"], 0)
+                self.printf(f"cpu{n}: online; pci {f['bus']:02x}:{f['dev']:02x}.{f['func']} "
+                            f"is {vd & 0xFFFF:04x},{vd >> 16:04x}\n")
         self.milestone("mp_startup")
 
 
