@@ -66,6 +66,8 @@ class Stage:
     def __init__(self, name: str, profile: str = "sun-x4200", memory=None, seed: int = 0,
                  native: bool = False):
         stage_index(name)
+        from ..machine.profile import load_profile
+        load_profile(profile)                 # a bad name fails here, listing the profiles
         self.name = name
         self.profile = profile
         self.memory = memory
@@ -165,18 +167,32 @@ class Stage:
             cache = getattr(v, "cache", None)
             if cache is not None:
                 memo[id(cache)] = cache
+            # views bound to their vCPU (register names, breakpoint and intercept
+            # sets that resync the vCPU's arrays): shared by the copy, rebuilt after it
+            for attr in ("regs", "_breakpoints", "_intercept"):
+                if hasattr(v, attr):
+                    memo[id(getattr(v, attr))] = getattr(v, attr)
         return memo
+
+    def _copy(self, b: Boot) -> Boot:
+        new = copy.deepcopy(b, self._memo(b))
+        for old, v in zip(b.machine.vcpus, new.machine.vcpus):
+            if hasattr(v, "regs"):
+                v.regs = type(v.regs)(v)
+                v.breakpoints = set(old.breakpoints)
+                v.intercept = set(old.intercept)
+        return new
 
     def snapshot(self):
         """The whole model as it is now (machine memory, devices, CPUs, Xen, kernel)."""
         b = self._need()
-        return (copy.deepcopy(b, self._memo(b)), b.machine.memory.snapshot(),
+        return (self._copy(b), b.machine.memory.snapshot(),
                 copy.copy(self.result))
 
     def restore(self, snap):
         """Put the model back as :meth:`snapshot` found it (repeatable)."""
         state, mem_snap, result = snap
-        b = copy.deepcopy(state, self._memo(state))
+        b = self._copy(state)
         b.machine.memory.restore(mem_snap)
         for v in b.machine.vcpus:
             if hasattr(v, "mmu"):
