@@ -52,7 +52,9 @@ def phase(fn):
         try:
             return fn(self, *a, **kw)
         except KernelFault as f:
-            self.fault_panic(f)
+            import traceback
+            names = [fr.name for fr in traceback.extract_tb(f.__traceback__)]
+            self.fault_panic(f, names[::-1])
     return run
 
 
@@ -256,7 +258,7 @@ class Kernel:
                 out.append(w)
         return out
 
-    def fault_panic(self, f: KernelFault):
+    def fault_panic(self, f: KernelFault, functions=()):
         """A fault in the kernel's Python (its 'C code'): the illumos #pf panic."""
         rsp = self.kcpu.reg("rsp")
         vec = f.vector
@@ -267,7 +269,9 @@ class Kernel:
         details = (f"\nsched: {label}\nBad kernel fault at addr={f.va & (2**64 - 1):#x}\n"
                    f"the kernel {'wrote' if f.write else 'read'} it; #pf error code "
                    f"{T.bits(f.code, T.PF_BITS)}\n\n"
-                   + T.stack_names(self.unix, self.kcpu.reg("rip"), rsp))
+                   + "".join(f"{rsp:016x} unix:{n} ()\n" for n in functions
+                             if not n.startswith("_") and n not in ("run", "read", "write",
+                                                                     "translate", "read64")))
         self.panic(msg, details)
 
     def intr(self):
