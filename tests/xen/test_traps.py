@@ -2,6 +2,7 @@
 bounce frames, iret, event upcalls."""
 
 import numpy as np
+import pytest
 
 from xenlab.machine import regs as R
 from xenlab.machine.pte import s64
@@ -233,3 +234,20 @@ def test_initrd_and_dom0_mem():
     lay = d.layout
     assert lay.vinitrd_start < lay.vphysmap_start < lay.vstartinfo_start < lay.vpt_start
     assert (lay.v_end & ((1 << 22) - 1)) == 0 and lay.v_end - lay.vstack_end >= 512 << 10
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_build_clobbers_used_argument_registers(debug):
+    from .guestlib import boot
+    xen, g = boot("128M", debug=debug, check=False)
+    st = g.v.hw.state
+    st[R.RAX] = abi.HYPERVISOR_xen_version
+    st[R.RDI], st[R.RSI], st[R.RDX] = 0, 0, 7
+    st[R.RCX] = s64(KBASE + 0x1000)
+    handle_syscall(xen, g.v)
+    assert st[R.RAX] == 0x30001
+    used = [int(st[R.RDI]) & (2**64 - 1), int(st[R.RSI]) & (2**64 - 1)]
+    if debug:
+        assert used == [0xDEADBEEFDEADF00D] * 2 and st[R.RDX] == 7
+    else:
+        assert used == [0, 0]
