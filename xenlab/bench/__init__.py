@@ -19,6 +19,7 @@ BENCHES = {
     "memory": "xenlab.bench.memory:bench_memory",
     "mmu": "xenlab.bench.mmu:bench_mmu",
     "compile": "xenlab.bench.compile:bench_compile",
+    "cpu": "xenlab.bench.cpu:bench_cpu",
 }
 
 

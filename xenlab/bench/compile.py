@@ -29,6 +29,13 @@ WARMUPS = {
         "mm.translate_batch([0]); mmu.walk_many(m, 0x1000, [0]); mmu.walk(m, 0x1000, 0)\n"
         "mmu.pagetable_frame(m, 0x1000); mm.invlpg(0)\n"
     ),
+    # the whole CPU (interpreter loop, general executor, exceptions) compiles
+    # on the first run; this snippet also takes a port exit and a fault
+    "machine.cpu": (
+        "from xenlab.machine.snippet import snippet_vcpu\n"
+        "v = snippet_vcpu(bytes.fromhex('b8010000004801c3e680f4'))\n"
+        "v.run_native(100)\n"
+    ),
 }
 
 
