@@ -285,3 +285,53 @@ def test_xen_call_runs_a_stub_with_a_hypercall():
     ex = xen.call(d.vcpus[0], KBASE + 0x100, {"rax": 0}, stop_at=stop)
     assert ex.reason == "breakpoint" and ex.rip == stop
     assert d.vcpus[0].reg("rax") == 0x30001
+
+
+def test_flat_selectors_load_from_xens_gdt_page():
+    """mov $FLAT_KERNEL_SS,%ax; mov %ax,%ds; mov %ax,%ss: the descriptors come
+    from Xen's reserved GDT page (entries 0xe000 up), mapped per vCPU."""
+    a = Asm(KBASE)
+    a.raw(b"\x66\xb8" + struct.pack("<H", abi.FLAT_KERNEL_SS))   # mov $0xe02b,%ax
+    a.raw(b"\x8e\xd8\x8e\xd0")                                   # mov %ax,%ds; mov %ax,%ss
+    a.raw(b"\x49\xc7\xc7\x01\x00\x00\x00")                       # mov $1,%r15
+    a.mov_edi(abi.SCHEDOP_shutdown)
+    a.lea(6, KBASE + 0x2020)
+    a.hypercall(abi.HYPERVISOR_sched_op)
+    xen, _ = build(a, {0x2020: struct.pack("<I", 0)})
+    xen.run(10_000)
+    v = xen.dom0.vcpus[0]
+    assert v.reg("r15") == 1, xen.console
+    assert v.reg("ds") == abi.FLAT_KERNEL_SS and xen.shutdown == (0, 0)
+
+
+def test_block_then_interrupt_wakes_the_vcpu():
+    from .guestlib import Guest
+    m = Machine.from_profile("qemu-i440fx", memory="512M")
+    xen = Xen(m)
+    a = Asm(KBASE)
+    a.mov_edi(abi.SCHEDOP_block)
+    a.hypercall(abi.HYPERVISOR_sched_op)
+    a.raw(b"\x49\x83\xc6\x01\xeb\xfe")                # add $1,%r14; jmp .
+    cb = b"\x49\x83\xc5\x01" + b"\xeb\xfe"            # event callback: add $1,%r13
+    img = bytearray(0x4000)
+    img[:len(a.b)] = a.b
+    img[0x400:0x400 + len(cb)] = cb
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    g = Guest(xen, d)
+    gsi = m.interrupts.isa_gsi(5)[0]
+    io, pin = m.interrupts.ioapic_for(gsi)
+    r = g.put(g.rec(abi.physdev_irq, irq=gsi))
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_alloc_irq_vector, r) == 0
+    vector = int(np.frombuffer(g.get(r, 8), abi.physdev_irq)[0]["vector"])
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, g.put(g.rec(
+        abi.physdev_apic, apic_physbase=io.address, reg=0x10 + 2 * pin, value=vector))) == 0
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_pirq,
+                  g.put(g.rec(abi.evtchn_bind_pirq, pirq=gsi))) == 0
+    assert g.call(abi.HYPERVISOR_set_callbacks, KBASE + 0x400, KBASE + 0x400, 0) == 0
+    xen.run(10_000)
+    v = d.vcpus[0]
+    assert v.blocked and v.reg("r14") == 0, "SCHEDOP_block cleared the mask and blocked"
+    m.interrupts.isa_line(5).set(True)
+    xen.run(10_000)
+    assert not v.blocked and v.reg("r13") >= 1, "the PIRQ event woke it into the callback"

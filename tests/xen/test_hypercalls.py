@@ -259,3 +259,12 @@ def test_isa_dma_memory_below_16m(lowmem):
         assert rc == 1
         mfn = int(np.frombuffer(g.get(ext, 8), np.uint64)[0])
         assert mfn + 4 <= 0x1000 and mfn % 4 == 0
+
+
+def test_apic_ops_refuse_addresses_that_are_not_ioapics(dom0):
+    """Found by the fuzzer: a physbase beyond the machine's address space."""
+    xen, g = dom0
+    for base in (0, 0xFEE00000, 1 << 40, (1 << 64) - 4096):
+        r = g.put(g.rec(abi.physdev_apic, apic_physbase=base, reg=0x10, value=0))
+        assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_read, r) == -abi.EINVAL
+        assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, r) == -abi.EINVAL

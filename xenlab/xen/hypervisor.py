@@ -12,7 +12,7 @@ Two switches model 2007 behaviour (DESIGN.md):
     the debug build: it claims PTE bit 11 (``_PAGE_GNTTAB``, AVL bit 2) to
     mark grant mappings, so a guest L1 entry with that bit set is refused
     (asm-x86/page.h, ``#ifndef NDEBUG``); it also logs MEM_LOG lines to the
-    console and clobbers hypercall argument registers.
+    console and clobbers the argument registers a hypercall used.
 ``lowmem_2g_4g=True``
     the low-memory allocator hands out only frames between 2 GiB and 4 GiB
     (see :mod:`xenlab.xen.heap`).

@@ -70,6 +70,7 @@ def run(xen, v, max_instructions: int = 10**7, stop_at: int | None = None):
         import numpy as np
         from ..machine.pte import s64
         bps = np.append(getattr(hw, "_bps", np.zeros(0, np.int64)), np.int64(s64(stop_at)))
+    _wake_on_interrupt(xen, v)
     traps.resume_guest(xen, v)
     while left > 0 and not v.blocked and v.domain.shutdown_reason is None:
         _irq_line(xen, v)
@@ -97,7 +98,21 @@ def run(xen, v, max_instructions: int = 10**7, stop_at: int | None = None):
         else:
             break
         _timers(xen, v)
+        if v.blocked:
+            _wake_on_interrupt(xen, v)
     return last
+
+
+def _wake_on_interrupt(xen, v):
+    """A blocked vCPU (SCHEDOP_block/poll) wakes when Xen takes a pending
+    interrupt that becomes one of its events (or its timer has expired)."""
+    if not v.blocked or v.domain.shutdown_reason is not None:
+        return
+    _timers(xen, v)
+    router = getattr(xen.machine, "interrupts", None)
+    cpu = getattr(v.hw, "index", 0)
+    while v.blocked and router is not None and router.pending(cpu):
+        do_interrupt(xen, v)
 
 
 def _irq_line(xen, v):
