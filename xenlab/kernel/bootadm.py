@@ -24,8 +24,11 @@ def module_file(name: str, place: str, references) -> bytes:
             f"refs={','.join(references)}\n").encode()
 
 
-def boot_archive(kb: KernelBuild, forceload: list[str]) -> bytes:
-    """The archive for a build; ``forceload`` names modules (``rootnex``...)."""
+def boot_archive(kb: KernelBuild, forceload: list[str], tunables: dict | None = None,
+                 files: dict | None = None) -> bytes:
+    """The archive for a build; ``forceload`` names modules (``rootnex``...),
+    ``tunables`` become ``set name=value`` lines of etc/system, ``files``
+    (path -> bytes) are added as they are."""
     out = io.BytesIO()
     seen = set()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
@@ -46,6 +49,9 @@ def boot_archive(kb: KernelBuild, forceload: list[str]) -> bytes:
                 seen.add(path)
                 add(path, module_file(m.name, m.place, m.references))
         system = "* etc/system written by bootadm\n" + "".join(
-            f"forceload: {module_path(n)}\n" for n in forceload)
+            f"forceload: {module_path(n)}\n" for n in forceload) + "".join(
+            f"set {k}={v}\n" for k, v in sorted((tunables or {}).items()))
         add("etc/system", system.encode())
+        for path, data in sorted((files or {}).items()):
+            add(path, data)
     return out.getvalue()

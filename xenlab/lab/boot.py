@@ -31,7 +31,7 @@ from ..kernel.build import build, load_catalog
 from ..kernel.image import DBOOT_PADDR, KERNEL_PADDR, build_unix
 from ..machine import Machine
 from .hooks import HookError
-from .stages import STAGE_NAMES
+from .stages import STAGE_NAMES, stage_info
 
 UNIX_XEN = "/platform/i86xen/kernel/amd64/unix"
 UNIX_PC = "/platform/i86pc/kernel/amd64/unix"
@@ -139,7 +139,10 @@ def primary_modules(machine) -> list[str]:
 
 class Variant:
     """What a seed changes (numpy PCG64): Xen's BSS size (so where the modules
-    land), the order of the forceload lines (which driver trips first)."""
+    land), the order of the forceload lines (which driver trips first), and
+    where the buffer cache sits in dom0's pseudo-physical memory (the
+    ``bio_skew`` tunable: the first disk read straddles one of Xen's 2 MiB
+    machine chunks ``bio_skew`` pages into it)."""
 
     def __init__(self, seed: int, machine):
         rng = np.random.Generator(np.random.PCG64([int(seed), 0x6b65726e]))
@@ -147,6 +150,11 @@ class Variant:
         mods = primary_modules(machine)
         order = rng.permutation(len(mods))
         self.forceload = [mods[i] for i in order]
+        self.bio_skew = int(rng.integers(1, 8))
+
+    @property
+    def tunables(self) -> dict:
+        return {"bio_skew": self.bio_skew}
 
 
 # ---------------------------------------------------------------------------
@@ -157,7 +165,8 @@ class Boot:
     """Everything one boot builds; run the stages with :meth:`run`."""
 
     def __init__(self, profile: str = "sun-x4200", memory=None, seed: int = 0,
-                 native: bool = False, hooks=None, nr_vcpus: int = 2):
+                 native: bool = False, hooks=None, nr_vcpus: int = 2,
+                 xen_debug: bool | None = None):
         self.profile = profile
         self.seed = seed
         self.native = native
@@ -175,7 +184,18 @@ class Boot:
         self.dom0 = None
         self.kernel: Kernel | None = None
         self.passed: list[str] = []
+        self.target: str | None = None
+        self.xen_debug = xen_debug
         self.operator = Operator(self.visible_console, self.type_keys)
+        self.install_root()
+
+    def install_root(self):
+        """The installer's work on the boot disk: the label (MBR, VTOC) and the
+        root file system's superblock (read by cmlb and vfs_mountroot)."""
+        from ..kernel.intel.autoconf import make_label
+        disks = getattr(self.machine, "disks", None)
+        if disks:
+            disks[0].write(0, make_label())
 
     # -- the developer's view ----------------------------------------------------------
     def visible_console(self) -> str:
@@ -195,6 +215,8 @@ class Boot:
     def run(self, upto: str):
         """Run every stage up to and including ``upto``; raises StageFailed."""
         last = STAGE_NAMES.index(upto)
+        if self.target is None:
+            self.target = upto
         for name in STAGE_NAMES[:last + 1]:
             if name in self.passed:
                 continue
@@ -227,7 +249,8 @@ class Boot:
             self.build_error = e
             placement = {}
         self.kbuild = build(placement, self.catalog)
-        self.archive = boot_archive(self.kbuild, self.variant.forceload)
+        self.archive = boot_archive(self.kbuild, self.variant.forceload,
+                                    tunables=self.variant.tunables)
 
     def stage_toolchain(self):
         self.build_kernel()
@@ -241,12 +264,20 @@ class Boot:
             [(f"{UNIX_XEN} {UNIX_XEN} {KERNEL_FLAGS}", self.unix.elf_i86xen()),
              (ARCHIVE_XEN, self.archive)],
             gas_flags=flags, bss_size=self.variant.xen_bss, nr_vcpus=self.nr_vcpus,
-            debug=True, lowmem_2g_4g=True)
+            debug=self.debug_build(), lowmem_2g_4g=True)
         self.xen = self.xenboot.xen
         if not self.xenboot.ok:
             raise StageFailed("toolchain", "xen panic",
                               f"(XEN) Panic on CPU 0: {self.xenboot.panic}", self.xen.console)
         self.dom0 = self.xenboot.dom0
+
+    def debug_build(self) -> bool:
+        """Which Xen the developer ran: the target stage's (a release build for
+        ``foreign_pfn``: "I commented out that feature and rebuilt Xen"), unless
+        the boot was told otherwise."""
+        if self.xen_debug is not None:
+            return bool(self.xen_debug)
+        return stage_info(self.target or "toolchain").xen_debug
 
     def load_native(self):
         """The multiboot loader: unix (dboot + kernel) and the boot archive."""
@@ -257,7 +288,8 @@ class Boot:
         mod = (KERNEL_PADDR + len(self.unix.image) + 0xFFF) & ~0xFFF
         mem.write_bytes(mod, self.archive)
         write_mbi(mem, MBI_ADDR, cmdline=f"{UNIX_PC} {KERNEL_FLAGS} -B console=ttya",
-                  modules=[(mod, mod + len(self.archive), ARCHIVE_PC)])
+                  modules=[(mod, mod + len(self.archive), ARCHIVE_PC)],
+                  mmap=[(e.base, e.length, e.type) for e in sorted(self.machine.e820)])
         v = self.machine.vcpus[0]
         v.set("rax", MB_MAGIC)
         v.set("rbx", MBI_ADDR)
@@ -298,6 +330,37 @@ class Boot:
     def stage_iopl(self):
         self.kernel.pci_check()
         self.kernel.mp_startup()
+
+    # -- stage 6: foreign_pfn -----------------------------------------------------------
+    def stage_foreign_pfn(self):
+        self.kernel.startup_vm()
+        self.kernel.configure()
+        self._attach_failures("foreign_pfn", only=("failed",))
+
+    # -- stage 7: pte_swbits ------------------------------------------------------------
+    def stage_pte_swbits(self):
+        self.kernel.configure_deferred()
+        self._attach_failures("pte_swbits")
+
+    # -- stage 8: dma ------------------------------------------------------------------
+    def stage_dma(self):
+        self.kernel.dma_setup()
+        self._attach_failures("dma")
+
+    # -- stage 9: lowmem ---------------------------------------------------------------
+    def stage_lowmem(self):
+        self.kernel.lowmem_setup()
+        self._attach_failures("lowmem")
+
+    def _attach_failures(self, stage: str, only=None):
+        """A driver that could not attach (or set up its DMA) stops the stage."""
+        bad = [(d, why) for d, why in self.kernel.attach_failures
+               if only is None or d.state in only]
+        if bad:
+            first = bad[0][1]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise StageFailed(stage, "attach", first + more,
+                              "\n".join(f"{d.instname}: {why}" for d, why in bad))
 
     # -- state ---------------------------------------------------------------------------
     def state_hash(self) -> str:

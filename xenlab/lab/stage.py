@@ -37,7 +37,7 @@ class BootResult:
     native: bool
     reached: str | None = None        # the last stage that passed
     failed: str | None = None         # the stage that failed (None: the target was reached)
-    kind: str = "ok"                  # ok, panic, hang, crash, build, xen panic, hook error
+    kind: str = "ok"     # ok, panic, hang, crash, build, xen panic, hook error, attach
     why: str = ""
     panic: str | None = None
     console: str = ""
@@ -67,7 +67,7 @@ class Stage:
     """One stage of the bring-up, booted on demand (see the module docstring)."""
 
     def __init__(self, name: str, profile: str = "sun-x4200", memory=None, seed: int = 0,
-                 native: bool = False):
+                 native: bool = False, xen_debug: bool | None = None):
         stage_index(name)
         from ..machine.profile import load_profile
         load_profile(profile)                 # a bad name fails here, listing the profiles
@@ -76,6 +76,7 @@ class Stage:
         self.memory = memory
         self.seed = int(seed)
         self.native = bool(native)
+        self.xen_debug = xen_debug          # None: the Xen build of the stage (see STAGES)
         self.hooks = Hooks()
         self.result: BootResult | None = None
         self.state: Boot | None = None
@@ -111,7 +112,8 @@ class Stage:
     def boot(self) -> BootResult:
         """Boot a fresh machine to this stage; returns (and keeps) the result."""
         t = time.perf_counter()
-        b = Boot(self.profile, self.memory, self.seed, self.native, self.effective_hooks())
+        b = Boot(self.profile, self.memory, self.seed, self.native, self.effective_hooks(),
+                 xen_debug=self.xen_debug)
         self.state = b
         res = BootResult(self.name, self.native)
         try:

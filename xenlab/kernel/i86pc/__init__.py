@@ -11,13 +11,16 @@ import numpy as np
 
 from ..image import KERNEL_PADDR, KERNELBASE
 from ..intel.console import SERIAL_PORTS, SerialConsole, TextConsole
-from .dboot import XBOOT_INFO, XBOOT_MAGIC
+from .dboot import MMAP_ENTRY, XBOOT_INFO, XBOOT_MAGIC
 
 PAGE = 4096
 P, RW, US, PCD = 0x1, 0x2, 0x4, 0x10
+PTE_US_TABLE = 0                   # the kernel's own tables: supervisor only
 KCS_SEL, KDS_SEL, UDS_SEL, UCS_SEL, TSS_SEL = 0x08, 0x10, 0x23, 0x2B, 0x30
 MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_SFMASK = 0xC0000080, 0xC0000081, 0xC0000082, 0xC0000084
-EFER_SCE = 1
+EFER_SCE, EFER_NXE = 1, 1 << 11
+E820_RAM = 1
+FREE_FROM = 32 << 20               # pages below belong to the loader, dboot and the kernel
 BIOS32_SIG = b"_32_"               # BIOS32 Service Directory (Phoenix BIOS32 spec 0.4)
 PCI_SERVICE = 0x49435024           # "$PCI"
 CPU_STACK = 16384
@@ -91,7 +94,7 @@ class I86pc:
         kc.write(ptr, (256 * 16 - 1).to_bytes(2, "little") + sym("trap_table").to_bytes(8, "little"))
         kc.call("wr_idtr", ptr)
         efer = kc.call("rdmsr_stub", MSR_EFER)
-        kc.call("wrmsr_stub", MSR_EFER, efer | EFER_SCE)
+        kc.call("wrmsr_stub", MSR_EFER, efer | EFER_SCE | EFER_NXE)
         kc.call("wrmsr_stub", MSR_STAR, (0x18 << 48) | (KCS_SEL << 32))
         kc.call("wrmsr_stub", MSR_LSTAR, sym("syscall_entry"))
         kc.call("wrmsr_stub", MSR_SFMASK, 0x200)   # IF off on entry
@@ -144,6 +147,67 @@ class I86pc:
         return va + (pa & 0xFFF)
 
     map_ma = map_phys           # natively physical addresses are machine addresses
+
+    # ------------------------------------------------------------------ the HAT's primitives
+    def memory_map(self) -> list[tuple[int, int, int]]:
+        """The BIOS memory map the boot loader passed on (base, length, type)."""
+        n = int(self.bi["mmap_count"])
+        if not n:
+            return []
+        raw = self.k.kcpu.read(self.phys(int(self.bi["mmap"])), n * MMAP_ENTRY.itemsize)
+        return [(int(e["base"]), int(e["length"]), int(e["type"]))
+                for e in np.frombuffer(raw, dtype=MMAP_ENTRY)]
+
+    def init_pages(self):
+        """The page allocator: E820 RAM above what the loader and dboot used."""
+        from ..intel.vm import PageAllocator
+        ram = [(b >> 12, (b + n) >> 12) for b, n, t in self.memory_map() if t == E820_RAM]
+        if not ram:
+            mb = (int(self.bi["mem_upper_kb"]) << 10) + (1 << 20)
+            ram = [(0x100, mb >> 12)]
+        top = max(e for _, e in ram)
+        low = max(FREE_FROM >> 12, (int(self.bi["mod_start"]) + int(self.bi["mod_len"])
+                                    + 0xFFFFF) >> 12)
+        free = [(max(a, low), e) for a, e in ram if e > low]
+        return PageAllocator(top, free, name="physical pages")
+
+    def hat_root(self):
+        from ..intel.hat import HTable
+        pml4 = int(self.bi["pml4"]) >> 12
+        return HTable(4, pml4, pml4, 0)
+
+    def pfn_to_frame(self, pfn: int) -> int:
+        return pfn & ((1 << 40) - 1)
+
+    def frame_to_pfn(self, frame: int) -> int:
+        return frame
+
+    def pfn_to_mfn(self, pfn: int) -> int:
+        """Natively a page frame is a machine frame."""
+        return pfn & ((1 << 40) - 1)
+
+    def pfn_describe(self, pfn: int) -> str:
+        return "physical"
+
+    def hat_pt_page_ok(self, pfn: int) -> bool:
+        return pfn < (1 << 20)                     # dboot's identity map covers 0-4 GiB
+
+    def hat_pte_extra(self, user: bool, table: bool = False) -> int:
+        return PTE_US_TABLE if table else 0
+
+    def hat_zero_page(self, pfn: int):
+        self.k.kcpu.write(self.phys(pfn << 12), bytes(PAGE))
+
+    def hat_write(self, table, entries, *, foreign: bool):
+        kc = self.k.kcpu
+        for idx, val in entries:
+            kc.write64(self.phys((table.frame << 12) + 8 * idx), val)
+
+    def hat_invalidate(self, va: int):
+        self.k.kcpu.call("mmu_invlpg", va)
+
+    def hat_read(self, table, idx: int) -> int:
+        return self.k.kcpu.read64(self.phys((table.frame << 12) + 8 * idx))
 
     # ------------------------------------------------------------------ traps
     def trap_cr2(self, cpu: int) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 from ..image import DBOOT_PADDR, KERNEL_PADDR, KERNELBASE
 
 MB_MAGIC = 0x2BADB002            # Multiboot 0.6.96 §3.2: EAX at entry
-MBI_CMDLINE, MBI_MODS = 1 << 2, 1 << 3
+MBI_CMDLINE, MBI_MODS, MBI_MMAP = 1 << 2, 1 << 3, 1 << 6
 TABLES = 0x200000                # dboot's page tables and the boot info
 XBOOT_MAGIC = 0x58424931         # "1IBX"
 WINDOW_VA = KERNELBASE + (16 << 20)
@@ -38,7 +38,9 @@ XBOOT_INFO = np.dtype([
     ("magic", "<u4"), ("pad", "<u4"), ("cmdline", "<u8"), ("mod_start", "<u8"),
     ("mod_len", "<u8"), ("window_va", "<u8"), ("window_l1", "<u8"), ("user_va", "<u8"),
     ("user_l1", "<u8"), ("gdt", "<u8"), ("pml4", "<u8"), ("kernel_pa", "<u8"),
-    ("kernel_pages", "<u8"), ("mem_upper_kb", "<u8")])
+    ("kernel_pages", "<u8"), ("mem_upper_kb", "<u8"), ("mmap", "<u8"), ("mmap_count", "<u8"),
+    ("tables_end", "<u8")])
+MMAP_ENTRY = np.dtype([("base", "<u8"), ("length", "<u8"), ("type", "<u8")])
 
 
 class PhysMem:
@@ -73,6 +75,14 @@ def read_multiboot(pm: PhysMem, mbi: int) -> dict:
         for i in range(count):
             start, end, string = struct.unpack("<III", pm.read(addr + 16 * i, 12))
             info["modules"].append((start, end, string))
+    info["mmap"] = []
+    if flags & MBI_MMAP:                    # entries: size, base_addr, length, type
+        length, addr = pm.u32(mbi + 44), pm.u32(mbi + 48)
+        off = 0
+        while off + 24 <= length:
+            size, base, n, typ = struct.unpack("<IQQI", pm.read(addr + off, 24))
+            info["mmap"].append((base, n, typ))
+            off += size + 4
     return info
 
 
@@ -124,6 +134,11 @@ def dboot(vcpu, unix, mbi: int) -> int:
         np.uint64(P | RW)
     pm.write(l1_k, ptes.astype(np.uint64).tobytes())
     bi_pa = page()
+    mmap_pa = page()
+    mm = np.zeros(len(mb["mmap"]), dtype=MMAP_ENTRY)
+    for i, e in enumerate(mb["mmap"][:4096 // MMAP_ENTRY.itemsize]):
+        mm[i] = e
+    pm.write(mmap_pa, mm.tobytes())
     gdt = unix.dboot_symbols["dboot_gdt"]
     start, end, _ = mb["modules"][0]
     bi = np.zeros((), dtype=XBOOT_INFO)
@@ -135,6 +150,8 @@ def dboot(vcpu, unix, mbi: int) -> int:
     bi["gdt"], bi["pml4"] = gdt, pml4
     bi["kernel_pa"], bi["kernel_pages"] = KERNEL_PADDR, npages
     bi["mem_upper_kb"] = mb["mem_upper_kb"]
+    bi["mmap"], bi["mmap_count"] = mmap_pa, len(mm)
+    bi["tables_end"] = nxt[0]
     pm.write(bi_pa, bi.tobytes())
     ds = unix.dboot_symbols
     pm.write(ds["dboot_cr3"], pml4.to_bytes(8, "little"))

@@ -26,7 +26,10 @@ from .hypercall import Hypervisor
 PAGE = 4096
 PTE_P, PTE_RW, PTE_A, PTE_D = 0x1, 0x2, 0x20, 0x40
 WINDOW_PAGES = 128                  # the 512 KiB Xen guarantees after the boot stack
+HAT_WINDOWS = 2                     # the HAT's scratch and page-table windows (last pages)
 CPU_STACK = 16384
+PFN_IS_FOREIGN_MFN = 1 << 51        # illumos hat_pte.h (LP64)
+MFN_MASK = (1 << 40) - 1
 
 
 class HypervisorConsole(Console):
@@ -81,7 +84,15 @@ class I86xen:
         self.mfn_list = int(si["mfn_list"])
         self.mfn_count = int(si["nr_pages"])
         pad = int(si["pt_base"]) + (int(si["nr_pt_frames"]) + 1) * PAGE
-        self.window_next, self.window_end = pad, pad + WINDOW_PAGES * PAGE
+        self.window_next, self.window_end = pad, pad + (WINDOW_PAGES - HAT_WINDOWS) * PAGE
+        self.scratch_va = self.window_end                 # zeroing new page tables
+        self.ptwin_va = self.window_end + PAGE            # reading page tables (read-only)
+        self.ptwin_frame = None
+        # xen.h: the boot region ends on a 4 MiB boundary, with >= 512 KiB to spare
+        v_end = (pad + (4 << 20) - 1) & ~((4 << 20) - 1)
+        if v_end - pad < (512 << 10):
+            v_end += 4 << 20
+        self.boot_end = v_end
         self.shared_info_va = self.map_ma(int(si["shared_info"]), 1)
         self.install_traps()
         k.props_from_cmdline(bytes(si["cmd_line"]).split(b"\0")[0].decode("latin-1"))
@@ -109,10 +120,172 @@ class I86xen:
 
     # ------------------------------------------------------------------ memory
     def pfn_to_mfn(self, pfn: int) -> int:
-        """mfn_list[pfn] (read through the kernel's own mapping of the P2M list)."""
+        """A foreign PFN carries its MFN; any other is looked up in mfn_list
+        (read through the kernel's own mapping of the P2M list); -1 past its end."""
+        if pfn & PFN_IS_FOREIGN_MFN:
+            return pfn & ~PFN_IS_FOREIGN_MFN
         if not 0 <= pfn < self.mfn_count:
             return -1
         return self.k.kcpu.read64(self.mfn_list + 8 * pfn)
+
+    def mfn_to_pfn(self, mfn: int) -> int:
+        """illumos mfn_to_pfn: Xen's M2P entry (the read-only table Xen maps at
+        MACH2PHYS_VIRT_START), trusted only if mfn_list maps back; otherwise the
+        frame is not ours: ``mfn | PFN_IS_FOREIGN_MFN``."""
+        from ..kcpu import KernelFault
+        try:
+            pfn = self.k.kcpu.read64(abi.MACH2PHYS_VIRT_START + 8 * mfn)
+        except KernelFault:
+            return mfn | PFN_IS_FOREIGN_MFN
+        if pfn < self.mfn_count and self.pfn_to_mfn(pfn) == mfn:
+            return pfn
+        return mfn | PFN_IS_FOREIGN_MFN
+
+    def reassign_pfn(self, pfn: int, mfn: int):
+        """Give ``pfn`` a new machine frame: mfn_list and Xen's M2P (illumos
+        reassign_pfn: the P2M entry, then MMU_MACHPHYS_UPDATE)."""
+        self.k.kcpu.write64(self.mfn_list + 8 * pfn, mfn)
+        rc = self.hv.mmu_update([((mfn << 12) | abi.MMU_MACHPHYS_UPDATE, pfn)])
+        if rc:
+            self.k.panic(f"reassign_pfn: MMU_MACHPHYS_UPDATE({mfn:#x} -> {pfn:#x}) failed: {rc}")
+
+    def max_ram_page(self) -> int:
+        """XENMEM_maximum_ram_page (asked once)."""
+        if getattr(self, "_max_ram_page", None) is None:
+            self._max_ram_page = self.hv.memory_op(abi.XENMEM_maximum_ram_page, 0)
+        return self._max_ram_page
+
+    def mfn_list_array(self, low_first: int = 65536, below: int = 1 << 20):
+        """mfn_list as an array, read through the kernel's mapping: from the top
+        PFN down in chunks until ``low_first`` entries below MFN ``below`` were
+        seen (dom0's top PFNs hold its lowest machine frames); entries not read
+        are -1."""
+        import numpy as np
+        n = self.mfn_count
+        out = np.full(n, -1, dtype=np.int64)
+        seen = 0
+        hi = n
+        while hi > 0 and seen < low_first:
+            lo = max(0, hi - 65536)
+            raw = self.k.kcpu.read(self.mfn_list + 8 * lo, 8 * (hi - lo))
+            part = np.frombuffer(raw, dtype="<i8")
+            out[lo:hi] = part
+            seen += int((part < below).sum())
+            hi = lo
+        return out
+
+    def exchange_contig(self, npages: int, address_bits: int, log: list) -> list | None:
+        """XENMEM_exchange: 2**order free pages (PFN-contiguous) for one
+        machine-contiguous extent; the PFNs get the new frames (reassign_pfn).
+        The pages traded are the lowest free PFNs: under Xen the ones with the
+        highest machine frames (dom0's memory was handed out top-down), so the
+        frames given back are never the scarce low ones (illumos's balloon,
+        too, gives Xen its highest MFNs)."""
+        from ..intel.vm import OutOfMemory
+        k = self.k
+        order = max(0, (npages - 1).bit_length())
+        ext = 1 << order
+        try:
+            first = k.pages.page_create_run(ext, lowest=True)
+        except OutOfMemory:
+            return None
+        pfns = list(range(first, first + ext))
+        in_va = k.sym("scratch")
+        out_va = in_va + 8 * ext
+        k.kcpu.write(in_va, b"".join(self.pfn_to_mfn(p).to_bytes(8, "little") for p in pfns))
+        k.kcpu.write64(out_va, first)
+        ex = np.zeros((), dtype=abi.xen_memory_exchange)
+        ex["in"]["extent_start"], ex["in"]["nr_extents"] = in_va, ext
+        ex["in"]["extent_order"], ex["in"]["domid"] = 0, abi.DOMID_SELF
+        ex["out"]["extent_start"], ex["out"]["nr_extents"] = out_va, 1
+        ex["out"]["extent_order"], ex["out"]["address_bits"] = order, address_bits
+        ex["out"]["domid"] = abi.DOMID_SELF
+        arg = in_va + 4096
+        k.kcpu.write(arg, ex.tobytes())
+        rc = self.hv.memory_op(abi.XENMEM_exchange, arg)
+        done = k.kcpu.read64(arg + 64)
+        new = k.kcpu.read64(out_va)
+        ok = rc == 0 and done == ext
+        log.append({"npages": npages, "order": order, "address_bits": address_bits,
+                    "rc": rc, "done": 1 if ok else 0, "mfn": new if ok else None})
+        if not ok:
+            k.pages.page_free(pfns)
+            return None
+        for i, p in enumerate(pfns):
+            self.reassign_pfn(p, new + i)
+        if ext > npages:
+            k.pages.page_free(pfns[npages:])
+        return pfns[:npages]
+
+    # ------------------------------------------------------------------ the HAT's primitives
+    def init_pages(self):
+        """The page allocator: every PFN past the boot region Xen built."""
+        from ..intel.vm import PageAllocator
+        first = self.va_to_pfn(self.boot_end)
+        return PageAllocator(self.mfn_count, [(first, self.mfn_count)], name="dom0 pages")
+
+    def hat_root(self):
+        from ..intel.hat import HTable
+        pfn = self.va_to_pfn(int(self.xen_info["pt_base"]))
+        return HTable(4, pfn, self.pfn_to_mfn(pfn), 0)
+
+    def pfn_to_frame(self, pfn: int) -> int:
+        return self.pfn_to_mfn(pfn)
+
+    def frame_to_pfn(self, mfn: int) -> int:
+        return self.mfn_to_pfn(mfn)
+
+    def pfn_describe(self, pfn: int) -> str:
+        return (f"mfn_list has {self.mfn_count:#x} entries" if pfn < PFN_IS_FOREIGN_MFN
+                else "a foreign PFN")
+
+    def hat_pt_page_ok(self, pfn: int) -> bool:
+        return True
+
+    def hat_pte_extra(self, user: bool, table: bool = False) -> int:
+        """Bits the platform adds: none for 64-bit PV (Xen adds _PAGE_USER itself)."""
+        return 0
+
+    def hat_zero_page(self, pfn: int):
+        """Zero a page through the scratch window, then unmap it again (a page
+        table must have no writable mapping left when Xen validates it)."""
+        mfn = self.pfn_to_mfn(pfn)
+        rc = self.hv.update_va_mapping(self.scratch_va, (mfn << 12) | PTE_P | PTE_RW | PTE_A
+                                       | PTE_D, abi.UVMF_INVLPG)
+        if rc:
+            self.k.panic(f"hat: cannot map pfn {pfn:#x} (mfn {mfn:#x}) to zero it: {rc}")
+        self.k.kcpu.write(self.scratch_va, bytes(PAGE))
+        self.hv.update_va_mapping(self.scratch_va, 0, abi.UVMF_INVLPG)
+        if self.ptwin_frame == mfn:
+            self.ptwin_frame = None
+
+    def hat_write(self, table, entries, *, foreign: bool):
+        """mmu_update of entries of ``table`` (foreign device frames: DOMID_IO)."""
+        from ..intel.hat import HatError
+        reqs = [(((table.frame << 12) + 8 * idx) | abi.MMU_NORMAL_PT_UPDATE, val)
+                for idx, val in entries]
+        rc = self.hv.mmu_update(reqs, abi.DOMID_IO if foreign else abi.DOMID_SELF)
+        if rc:
+            idx, val = entries[0]
+            raise HatError(f"HYPERVISOR_mmu_update(ptr={(table.frame << 12) + 8 * idx:#x}, "
+                           f"val={val & ((1 << 64) - 1):#x}"
+                           f"{', DOMID_IO' if foreign else ''}) failed: "
+                           f"{rc} ({abi.errno_name(rc)})")
+
+    def hat_invalidate(self, va: int):
+        self.hv.mmuext_op(abi.MMUEXT_INVLPG_ALL, va)
+
+    def hat_read(self, table, idx: int) -> int:
+        """An entry of a page table, read through a read-only window mapping of it."""
+        if table.level == 4 and table.pfn == self.va_to_pfn(int(self.xen_info["pt_base"])):
+            return self.k.kcpu.read64(int(self.xen_info["pt_base"]) + 8 * idx)
+        if self.ptwin_frame != table.frame:
+            rc = self.hv.update_va_mapping(self.ptwin_va, (table.frame << 12) | PTE_P | PTE_A,
+                                           abi.UVMF_INVLPG)
+            if rc:
+                self.k.panic(f"hat: cannot map page table mfn {table.frame:#x}: {rc}")
+            self.ptwin_frame = table.frame
+        return self.k.kcpu.read64(self.ptwin_va + 8 * idx)
 
     def va_to_pfn(self, va: int) -> int:
         """Pseudo-physical frame of an address in the boot region (mapped 1:1 from

@@ -60,6 +60,33 @@ class Hypervisor:
     def update_va_mapping(self, va: int, pte: int, flags: int = abi.UVMF_INVLPG) -> int:
         return self.call(abi.HYPERVISOR_update_va_mapping, va, pte, flags)
 
+    def mmu_update(self, reqs, foreigndom: int = abi.DOMID_SELF) -> int:
+        """HYPERVISOR_mmu_update over ``reqs`` [(ptr, val)], in batches that fit
+        the argument area; 0 or the first failure."""
+        per = ARGS_SIZE // abi.mmu_update.itemsize
+        for i in range(0, len(reqs), per):
+            part = reqs[i:i + per]
+            arr = np.zeros(len(part), dtype=abi.mmu_update)
+            for j, (ptr, val) in enumerate(part):
+                arr[j]["ptr"] = ptr & ((1 << 64) - 1)
+                arr[j]["val"] = val & ((1 << 64) - 1)
+            rc = self.call(abi.HYPERVISOR_mmu_update, self._put(arr), len(part), 0, foreigndom)
+            if rc:
+                return rc
+        return 0
+
+    def memory_op(self, cmd: int, arg_va: int) -> int:
+        return self.call(abi.HYPERVISOR_memory_op, cmd, arg_va)
+
+    def event_channel_op(self, cmd: int, rec) -> tuple[int, object]:
+        """HYPERVISOR_event_channel_op(cmd, &rec); the record as Xen left it."""
+        va = self._put(rec)
+        rc = self.call(abi.HYPERVISOR_event_channel_op, cmd, va)
+        return rc, self.kcpu.read_struct(va, rec.dtype)
+
+    def set_timer_op(self, deadline_ns: int) -> int:
+        return self.call(abi.HYPERVISOR_set_timer_op, deadline_ns)
+
     def mmuext_op(self, cmd: int, arg1: int = 0, arg2: int = 0) -> int:
         op = np.zeros((), dtype=abi.mmuext_op)
         op["cmd"] = cmd

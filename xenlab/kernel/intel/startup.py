@@ -28,6 +28,8 @@ import tarfile
 from ..image import KERNELBASE, build_unix
 from ..kcpu import DEFAULT_BUDGET, KernelFault, KernelHang, KernelPanic, TrapFrame
 from . import trap as T
+from .autoconf import Autoconf
+from .phase import phase
 from .cmn_err import CE_CONT, CE_NOTE, CE_PANIC, CE_WARN, MsgBuf, read_msgbuf
 from .console import SERIAL_PORTS, SerialConsole, Tee, TextConsole
 
@@ -40,22 +42,6 @@ MODULE_CLASS = {"acpica": "misc", "pcplusmp": "mach", "xpv_psm": "mach", "ppm": 
                 "agpgart": "misc", "mc-amd": "drv"}
 KMDB_POLL = 20_000                      # kdelay iterations between looks at the console
 KMDB_WAIT = 3_000_000                   # instructions kmdb waits for a command
-
-
-def phase(fn):
-    """A boot phase: a load or store of the kernel's own that faults becomes the
-    kernel's BAD TRAP panic, as it would for compiled code."""
-    import functools
-
-    @functools.wraps(fn)
-    def run(self, *a, **kw):
-        try:
-            return fn(self, *a, **kw)
-        except KernelFault as f:
-            import traceback
-            names = [fr.name for fr in traceback.extract_tb(f.__traceback__)]
-            self.fault_panic(f, names[::-1])
-    return run
 
 
 def module_path(name: str) -> str:
@@ -81,7 +67,7 @@ class CpuInfo:
         return f"<cpu{self.id} {self.platform}>"
 
 
-class Kernel:
+class Kernel(Autoconf):
     """The Solaris-like kernel running on ``cpus`` (KCpu objects, boot CPU first)."""
 
     def __init__(self, cpus, platform: str, hooks, *, unix=None):
@@ -106,6 +92,7 @@ class Kernel:
         self.cpus_started = [0]
         self.panicked: KernelPanic | None = None
         self.kmdb_loaded = False
+        self.tunables: dict[str, str] = {}
         self._user_result = None
         for kc in self.cpus:
             kc.trap_handler = self.trap
@@ -338,6 +325,10 @@ class Kernel:
         system = files.get("etc/system", b"").decode()
         wanted = [line.split(":", 1)[1].strip() for line in system.splitlines()
                   if line.startswith("forceload:")]
+        for line in system.splitlines():            # set name=value (tunables)
+            if line.startswith("set "):
+                name, _, value = line[4:].partition("=")
+                self.tunables[name.strip()] = value.strip()
         dirs = [d.format(plat=self.plat.name) for d in MODPATH]
         for mod in wanted:
             cls, _, name = mod.partition("/")
@@ -469,6 +460,9 @@ class Kernel:
 
     def pci_getb(self, bus, dev, func, reg) -> int:
         return self.kcpu.call("pci_getb", bus, dev, func, reg) & 0xFF
+
+    def pci_putl(self, bus, dev, func, reg, value):
+        self.kcpu.call("pci_putl", bus, dev, func, reg, value)
 
     @phase
     def pci_check(self):

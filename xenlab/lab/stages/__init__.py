@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import boot_kmdb, iopl, pci_config, platforms, toolchain  # noqa: F401  (registers hooks)
+from . import (boot_kmdb, dma, foreign_pfn, iopl, lowmem, pci_config,  # noqa: F401
+               platforms, pte_swbits, toolchain)  # (importing registers the hooks)
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class StageInfo:
     title: str                  # one line: what the stage is about
     story: str                  # the story's words
     implemented: bool = True
+    xen_debug: bool = True      # the Xen build the developer ran while on this stage
 
 
 STAGES: tuple[StageInfo, ...] = (
@@ -35,13 +37,18 @@ STAGES: tuple[StageInfo, ...] = (
               "ins/outs weren't working.. That was fixed with a HYPERVISOR_physdev_op "
               "(PHYSDEVOP_SET_IOPL), which ended up being slightly wrong"),
     StageInfo("foreign_pfn", "device registers: foreign PFNs in ddi_regs_map_setup",
-              "foreign PFNs, which are basically PFN's which are tagged", False),
+              "foreign PFNs, which are basically PFN's which are tagged to mark then as "
+              "containing the real MFN, instead of being present in the mfn_list",
+              xen_debug=False),
     StageInfo("pte_swbits", "the debug Xen claims a PTE software bit",
-              "Xen was using one of the software PTE bits in a debug version", False),
+              "Xen was using one of the software PTE bits in a debug version of Xen which "
+              "conflicted with the bit we we're using to mark the page as a foreign"),
     StageInfo("dma", "DMA cookies hold MFNs; contiguous allocations",
-              "we need to put MFNs in the cookies instead of PFNs", False),
+              "When we're building dma cookies, we need to put MFNs in the cookies instead "
+              "of PFNs."),
     StageInfo("lowmem", "Xen's low-memory allocator only hands out 2-4 GiB",
-              "Only allocates memory < 4G && > 2G", False),
+              "Xen's low mem alloc implementation is linux specific. Only allocates memory "
+              "< 4G && > 2G."),
     StageInfo("interrupts", "event channels, pcplusmp, ACPI and APICs",
               "A mix of event channels, pcplusmp, ACPI, and APICs.", False),
     StageInfo("console", "the console handover to the Xen console",

@@ -2,7 +2,9 @@
 Specification 0.6.96, §3.3): the loader side (write) and the kernel side (read).
 
 Only the fields xenlab uses: flags, mem_lower/mem_upper, cmdline, mods_count,
-mods_addr; each module entry is mod_start, mod_end, string, reserved.
+mods_addr (each module entry is mod_start, mod_end, string, reserved), and the
+BIOS memory map (mmap_length/mmap_addr at offsets 44/48: entries of size,
+base_addr, length, type -- the E820 map as the loader got it from the BIOS).
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 import struct
 
 MB_MAGIC = 0x2BADB002              # EAX when the loader enters the kernel
-MBI_MEM, MBI_CMDLINE, MBI_MODS = 1 << 0, 1 << 2, 1 << 3
+MBI_MEM, MBI_CMDLINE, MBI_MODS, MBI_MMAP = 1 << 0, 1 << 2, 1 << 3, 1 << 6
 MBI_SIZE = 88
 
 
 def write_mbi(memory, at: int, *, cmdline: str, modules: list[tuple[int, int, str]],
-              mem_lower_kb: int = 639, mem_upper_kb: int = 0) -> int:
-    """Write the information block at ``at`` (strings after it); returns ``at``."""
-    strings = at + MBI_SIZE + 16 * len(modules)
+              mem_lower_kb: int = 639, mem_upper_kb: int = 0,
+              mmap: list[tuple[int, int, int]] | None = None) -> int:
+    """Write the information block at ``at`` (the memory map, module list and
+    strings after it); returns ``at``.  ``mmap``: (base, length, type) triples."""
+    mm = b"".join(struct.pack("<IQQI", 20, base, length, typ) for base, length, typ in mmap or ())
+    mmap_at = at + MBI_SIZE + 16 * len(modules)
+    strings = mmap_at + len(mm)
     blobs = []
 
     def string(s: str) -> int:
@@ -32,10 +38,12 @@ def write_mbi(memory, at: int, *, cmdline: str, modules: list[tuple[int, int, st
     for start, end, name in modules:
         mods += struct.pack("<IIII", start, end, string(name), 0)
     info = bytearray(MBI_SIZE)
-    struct.pack_into("<IIII", info, 0, MBI_MEM | MBI_CMDLINE | MBI_MODS, mem_lower_kb,
-                     mem_upper_kb, 0)
+    flags = MBI_MEM | MBI_CMDLINE | MBI_MODS | (MBI_MMAP if mm else 0)
+    struct.pack_into("<IIII", info, 0, flags, mem_lower_kb, mem_upper_kb, 0)
     struct.pack_into("<III", info, 16, string(cmdline), len(modules), at + MBI_SIZE)
-    memory.write_bytes(at, bytes(info) + mods)
+    if mm:
+        struct.pack_into("<II", info, 44, len(mm), mmap_at)
+    memory.write_bytes(at, bytes(info) + mods + mm)
     for addr, raw in blobs:
         memory.write_bytes(addr, raw)
     return at
@@ -54,5 +62,14 @@ def read_mbi(memory, at: int) -> dict:
         for i in range(count):
             start, end, s, _ = struct.unpack("<IIII", memory.read_bytes(mods_addr + 16 * i, 16))
             mods.append((start, end, cstr(s)))
+    mmap = []
+    if flags & MBI_MMAP:
+        length, addr = struct.unpack("<II", memory.read_bytes(at + 44, 8))
+        off = 0
+        while off + 24 <= length:
+            size, base, n, typ = struct.unpack("<IQQI", memory.read_bytes(addr + off, 24))
+            mmap.append((base, n, typ))
+            off += size + 4
     return {"flags": flags, "mem_lower_kb": mem_lower, "mem_upper_kb": mem_upper,
-            "cmdline": cstr(cmd_pa) if flags & MBI_CMDLINE else "", "modules": mods}
+            "cmdline": cstr(cmd_pa) if flags & MBI_CMDLINE else "", "modules": mods,
+            "mmap": mmap}
