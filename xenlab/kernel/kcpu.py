@@ -116,6 +116,7 @@ class KCpu:
         vcpu.breakpoints |= self.stops
         self.trap_handler = None        # fn(TrapFrame) -> RESUME or raises
         self.event_handler = None       # fn() for an upcall
+        self.intr_handler = None        # fn() for a native device interrupt (IDT)
         self.user_return = None         # fn(kind, frame) for a user process coming back
         self.instructions = 0
         self.calls = 0
@@ -300,6 +301,11 @@ class KCpu:
             if self.event_handler is not None:
                 self.event_handler()
             st[R.RIP] = s64(self.unix.sym("xen_iret"))
+            return
+        if rip == self.intr:
+            if self.intr_handler is not None:
+                self.intr_handler()
+            st[R.RIP] = s64(self.unix.sym("native_iret"))
             return
         if rip == self.syscall:
             if self.user_return is None:

@@ -352,6 +352,10 @@ class Boot:
         self.kernel.lowmem_setup()
         self._attach_failures("lowmem")
 
+    # -- stage 10: interrupts -----------------------------------------------------------
+    def stage_interrupts(self):
+        self.kernel.vfs_mountroot()
+
     def _attach_failures(self, stage: str, only=None):
         """A driver that could not attach (or set up its DMA) stops the stage."""
         bad = [(d, why) for d, why in self.kernel.attach_failures

@@ -68,6 +68,7 @@ class I86xen:
         self.shared_info_va = 0
         self.window_next = self.window_end = 0
         self.user_base_set = False
+        self.port_pirq: dict[int, int] = {}
 
     # ------------------------------------------------------------------ boot
     def early_init(self):
@@ -359,6 +360,102 @@ class I86xen:
         """Where the probe process's text and stack are (64-bit PV: every page
         is user-accessible, so the kernel's own mapping of the page serves)."""
         return self.k.sym("user_text"), self.k.sym("user_stack_top")
+
+    # ------------------------------------------------------------------ events (evtchn.c)
+    def _phys_rec(self, cmd, dtype, **fields):
+        rec = np.zeros((), dtype=dtype)
+        for name, value in fields.items():
+            rec[name] = value
+        va = self.hv._put(rec)
+        rc = self.hv.call(abi.HYPERVISOR_physdev_op, cmd, va)
+        return rc, self.k.kcpu.read_struct(va, dtype)
+
+    def alloc_irq_vector(self, irq: int) -> int:
+        rc, rec = self._phys_rec(abi.PHYSDEVOP_alloc_irq_vector, abi.physdev_irq, irq=irq)
+        if rc:
+            self.k.panic(f"PHYSDEVOP_alloc_irq_vector(irq {irq}) failed: {rc}")
+        return int(rec["vector"])
+
+    def apic_op(self, write: bool, base: int, reg: int, value: int) -> int:
+        cmd = abi.PHYSDEVOP_apic_write if write else abi.PHYSDEVOP_apic_read
+        rc, rec = self._phys_rec(cmd, abi.physdev_apic, apic_physbase=base, reg=reg,
+                                 value=value)
+        if rc:
+            self.k.panic(f"PHYSDEVOP_apic_{'write' if write else 'read'}({base:#x}, "
+                         f"reg {reg:#x}) failed: {rc}")
+        return rc if write else int(rec["value"])
+
+    def bind_pirq(self, pirq: int) -> int:
+        rec = np.zeros((), dtype=abi.evtchn_bind_pirq)
+        rec["pirq"] = pirq
+        rc, out = self.hv.event_channel_op(abi.EVTCHNOP_bind_pirq, rec)
+        if rc:
+            self.k.panic(f"EVTCHNOP_bind_pirq(pirq {pirq}) failed: {rc}")
+        port = int(out["port"])
+        self.port_pirq[port] = pirq
+        self.unmask_port(port)
+        return port
+
+    def bind_virq(self, virq: int, vcpu: int = 0) -> int:
+        rec = np.zeros((), dtype=abi.evtchn_bind_virq)
+        rec["virq"], rec["vcpu"] = virq, vcpu
+        rc, out = self.hv.event_channel_op(abi.EVTCHNOP_bind_virq, rec)
+        if rc:
+            self.k.panic(f"EVTCHNOP_bind_virq(virq {virq}) failed: {rc}")
+        port = int(out["port"])
+        self.unmask_port(port)
+        return port
+
+    def unmask_port(self, port: int):
+        rec = np.zeros((), dtype=abi.evtchn_unmask)
+        rec["port"] = port
+        self.hv.event_channel_op(abi.EVTCHNOP_unmask, rec)
+
+    def set_periodic_timer(self, period_ns: int) -> int:
+        cpu = self.k.curcpu
+        self.k.kcpu.write64(self.k.sym("scratch") + 4096, period_ns)
+        return self.hv.vcpu_op(abi.VCPUOP_set_periodic_timer, cpu,
+                               va=self.k.sym("scratch") + 4096)
+
+    def pirq_eoi(self, pirq: int):
+        rec = np.zeros((), dtype=abi.physdev_eoi)
+        rec["irq"] = pirq
+        self.hv.physdev_op(abi.PHYSDEVOP_eoi, rec)
+
+    def _vcpu_info(self, field: str, cpu: int) -> int:
+        return self.shared_info_va + 64 * cpu + abi.vcpu_info.fields[field][1]
+
+    def events_enable(self, on: bool):
+        """vcpu_info.evtchn_upcall_mask (the PV 'sti'/'cli'); after unmasking,
+        make Xen deliver what is already pending (a null hypercall)."""
+        cpu = self.k.curcpu
+        kc = self.k.kcpu
+        kc.write8(self._vcpu_info("evtchn_upcall_mask", cpu), 0 if on else 1)
+        if on and kc.read8(self._vcpu_info("evtchn_upcall_pending", cpu)):
+            self.hv.xen_version()
+
+    def pending_ports(self) -> list[int]:
+        """Take the pending, unmasked ports (clearing the selector and the
+        pending bits), as the upcall handler does."""
+        kc = self.k.kcpu
+        cpu = self.k.curcpu
+        kc.write8(self._vcpu_info("evtchn_upcall_pending", cpu), 0)
+        sel_va = self._vcpu_info("evtchn_pending_sel", cpu)
+        sel = kc.read64(sel_va)
+        kc.write64(sel_va, 0)
+        pend = self.shared_info_va + abi.shared_info.fields["evtchn_pending"][1]
+        mask = self.shared_info_va + abi.shared_info.fields["evtchn_mask"][1]
+        ports = []
+        for word in range(64):
+            if not sel >> word & 1:
+                continue
+            p = kc.read64(pend + 8 * word)
+            m = kc.read64(mask + 8 * word)
+            hit = p & ~m
+            if hit:
+                kc.write64(pend + 8 * word, p & ~hit)
+                ports += [64 * word + b for b in range(64) if hit >> b & 1]
+        return ports
 
     # ------------------------------------------------------------------ CPUs
     def start_cpu(self, n: int) -> int:

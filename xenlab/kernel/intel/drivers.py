@@ -276,7 +276,7 @@ class Ata(DiskDriver):
             ok = k.wait_for(lambda: dip.soft["done"], INTR_WAIT,
                             f"{dip.instname}: READ DMA lba {lba}")
             if not ok:
-                k.cmn_err(2, f"{dip.instname}: timeout: abort request, target=0 lun=0")
+                k.cmn_err(2, f"ata{dip.instance}: timeout: abort request, target=0 lun=0")
                 k.outb(bm + BM_CMD, 0)
                 dip.soft["busy"] = False
                 raise DriverFailure(f"{dip.instname}: timeout waiting for the interrupt of "

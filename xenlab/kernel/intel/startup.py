@@ -29,6 +29,7 @@ from ..image import KERNELBASE, build_unix
 from ..kcpu import DEFAULT_BUDGET, KernelFault, KernelHang, KernelPanic, TrapFrame
 from . import trap as T
 from .autoconf import Autoconf
+from .mountroot import Mountroot
 from .phase import phase
 from .cmn_err import CE_CONT, CE_NOTE, CE_PANIC, CE_WARN, MsgBuf, read_msgbuf
 from .console import SERIAL_PORTS, SerialConsole, Tee, TextConsole
@@ -67,7 +68,7 @@ class CpuInfo:
         return f"<cpu{self.id} {self.platform}>"
 
 
-class Kernel(Autoconf):
+class Kernel(Autoconf, Mountroot):
     """The Solaris-like kernel running on ``cpus`` (KCpu objects, boot CPU first)."""
 
     def __init__(self, cpus, platform: str, hooks, *, unix=None):
@@ -93,10 +94,14 @@ class Kernel(Autoconf):
         self.panicked: KernelPanic | None = None
         self.kmdb_loaded = False
         self.tunables: dict[str, str] = {}
+        self.phys_maps: list = []
+        self._phys_cache: dict = {}
+        self._machine_cache: dict = {}
         self._user_result = None
         for kc in self.cpus:
             kc.trap_handler = self.trap
             kc.event_handler = self.intr
+            kc.intr_handler = self.native_intr
             kc.user_return = self.user_return
 
     # ------------------------------------------------------------------ basics
@@ -262,8 +267,9 @@ class Kernel(Autoconf):
         self.panic(msg, details)
 
     def intr(self):
-        """An event upcall (nothing is bound yet in these stages)."""
-        return None
+        """An event upcall: the pending event channels' handlers."""
+        if self.plat.pv:
+            self.xen_intr()
 
     def user_return(self, kind, frame):
         if self._in_user and self._user_result is None:

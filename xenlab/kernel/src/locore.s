@@ -181,6 +181,17 @@ kdelay:                         # (iterations): drv_usecwait's busy loop
         jnz 1b
 2:      ret
 
+idle_spin:                      # (iterations): interrupts on while we wait
+        sti
+        movq %rdi, %rcx
+        testq %rcx, %rcx
+        jz 2f
+1:      nop
+        decq %rcx
+        jnz 1b
+2:      cli
+        ret
+
 # ---------------------------------------------------------------------------
 # Hypercalls: %rax = number, arguments in %rdi %rsi %rdx %r10 %r8 (the
 # x86-64 PV ABI).  Calls the hypercall page entry 32*nr.

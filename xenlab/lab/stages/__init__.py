@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import (boot_kmdb, dma, foreign_pfn, iopl, lowmem, pci_config,  # noqa: F401
-               platforms, pte_swbits, toolchain)  # (importing registers the hooks)
+from . import (boot_kmdb, dma, foreign_pfn, interrupts, iopl, lowmem,  # noqa: F401
+               multiuser, pci_config, platforms, pte_swbits, toolchain)  # (registers hooks)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ STAGES: tuple[StageInfo, ...] = (
               "Xen's low mem alloc implementation is linux specific. Only allocates memory "
               "< 4G && > 2G."),
     StageInfo("interrupts", "event channels, pcplusmp, ACPI and APICs",
-              "A mix of event channels, pcplusmp, ACPI, and APICs.", False),
+              "This is also where we first start noticing problems if interrupts don't "
+              "work. ... A mix of event channels, pcplusmp, ACPI, and APICs."),
     StageInfo("console", "the console handover to the Xen console",
               "always sends the Solaris console to the Xen console", False),
     StageInfo("multiuser", "ISA drivers, hard-coded physical addresses, multi-user",
