@@ -249,8 +249,10 @@ class Boot:
             self.build_error = e
             placement = {}
         self.kbuild = build(placement, self.catalog)
+        from ..kernel.intel.svc import services_text
         self.archive = boot_archive(self.kbuild, self.variant.forceload,
-                                    tunables=self.variant.tunables)
+                                    tunables=self.variant.tunables,
+                                    files={"etc/svc/services": services_text()})
 
     def stage_toolchain(self):
         self.build_kernel()
@@ -355,6 +357,29 @@ class Boot:
     # -- stage 10: interrupts -----------------------------------------------------------
     def stage_interrupts(self):
         self.kernel.vfs_mountroot()
+
+    # -- stage 11: console -------------------------------------------------------------
+    def stage_console(self):
+        seen = self.visible_console()
+        self.kernel.consconfig()
+        after = self.visible_console()[len(seen):]
+        if "Hostname:" not in after:
+            raise StageFailed(
+                "console", "hang",
+                self._hang_why("no progress: nothing reached the console after the console "
+                               f"hand-over (the kernel's console is now "
+                               f"{'+'.join(self.kernel.console_names)})"))
+
+    # -- stage 12: multiuser ------------------------------------------------------------
+    def stage_multiuser(self):
+        k = self.kernel
+        k.multiuser()
+        if k.maintenance:
+            fmri, why = k.maintenance[0]
+            more = f" (and {len(k.maintenance) - 1} more)" if len(k.maintenance) > 1 else ""
+            raise StageFailed("multiuser", "maintenance",
+                              f"{fmri} failed: {why}{more}; Console login service(s) cannot run",
+                              "\n".join(f"{f}: {w}" for f, w in k.maintenance))
 
     def _attach_failures(self, stage: str, only=None):
         """A driver that could not attach (or set up its DMA) stops the stage."""

@@ -53,6 +53,7 @@ class AcpiTables:
     ioapics: list = field(default_factory=list)
     overrides: list = field(default_factory=list)
     sci: int = 9
+    boot_arch: int = 0                             # FADT IAPC_BOOT_ARCH (bit 1: 8042)
     prt: dict = field(default_factory=dict)        # adr path (tuple) -> [(adr, pin, gsi)]
 
     def isa_gsi(self, irq: int) -> tuple[int, str, str]:
@@ -134,6 +135,7 @@ def read_tables(read, ebda: int | None = None) -> AcpiTables:
     if "FACP" in t.tables:
         fadt = _table(read, t.tables["FACP"])
         t.sci = struct.unpack_from("<H", fadt, 46)[0]
+        t.boot_arch = struct.unpack_from("<H", fadt, 109)[0] if len(fadt) >= 111 else 0
         dsdt = struct.unpack_from("<I", fadt, 40)[0]
         if len(fadt) >= 148:
             dsdt = struct.unpack_from("<Q", fadt, 140)[0] or dsdt

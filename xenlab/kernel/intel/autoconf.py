@@ -81,8 +81,9 @@ class Autoconf:
                         pages.take(p)
                     break
                 boundary -= 512
-        if pfns is None:
-            first = pages.page_create_run(BUFCACHE_PAGES)
+        if pfns is None:                    # natively: where 32-bit DMA reaches it
+            first = pages.page_create_run(BUFCACHE_PAGES,
+                                          limit=None if self.plat.pv else 1 << 20)
             pfns = list(range(first, first + BUFCACHE_PAGES))
         return self.kmem.map_pages(pfns)
 
@@ -329,6 +330,9 @@ def make_label(volume: str = "xenlab", start: int = 16) -> bytes:
     struct.pack_into("<I", data, v + 12, VTOC_SANE)
     data[v + 16:v + 16 + len(volume)] = volume.encode()
     struct.pack_into("<I", data, (start + 16) * 512 + SB_MAGIC_OFFSET, FS_MAGIC)
+    from .svc import services_text
+    svc = services_text()
+    data[(start + 32) * 512:(start + 32) * 512 + len(svc)] = svc
     return bytes(data)
 
 

@@ -30,6 +30,8 @@ from ..kcpu import DEFAULT_BUDGET, KernelFault, KernelHang, KernelPanic, TrapFra
 from . import trap as T
 from .autoconf import Autoconf
 from .mountroot import Mountroot
+from .consconfig import Consconfig
+from .svc import Multiuser
 from .phase import phase
 from .cmn_err import CE_CONT, CE_NOTE, CE_PANIC, CE_WARN, MsgBuf, read_msgbuf
 from .console import SERIAL_PORTS, SerialConsole, Tee, TextConsole
@@ -68,7 +70,7 @@ class CpuInfo:
         return f"<cpu{self.id} {self.platform}>"
 
 
-class Kernel(Autoconf, Mountroot):
+class Kernel(Autoconf, Mountroot, Consconfig, Multiuser):
     """The Solaris-like kernel running on ``cpus`` (KCpu objects, boot CPU first)."""
 
     def __init__(self, cpus, platform: str, hooks, *, unix=None):

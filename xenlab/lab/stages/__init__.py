@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import (boot_kmdb, dma, foreign_pfn, interrupts, iopl, lowmem,  # noqa: F401
+from . import (boot_kmdb, console, dma, foreign_pfn, interrupts, iopl, lowmem,  # noqa: F401
                multiuser, pci_config, platforms, pte_swbits, toolchain)  # (registers hooks)
 
 
@@ -53,9 +53,13 @@ STAGES: tuple[StageInfo, ...] = (
               "This is also where we first start noticing problems if interrupts don't "
               "work. ... A mix of event channels, pcplusmp, ACPI, and APICs."),
     StageInfo("console", "the console handover to the Xen console",
-              "always sends the Solaris console to the Xen console", False),
+              "I moved the platform specific code to i86pc and i86xen then have a different "
+              "implementation in i86xen which basically always sends the Solaris console to "
+              "the Xen console."),
     StageInfo("multiuser", "ISA drivers, hard-coded physical addresses, multi-user",
-              "And from there, I was at the multi-user prompt..", False),
+              "I had to have isa fail to attach ... The ISA leaf drivers assume the device is "
+              "present and bad things happen. There were a couple places in the kernel where "
+              "they have hard coded physical address which it tries to map in"),
     StageInfo("dom0_64", "64-bit dom0 in ring 3",
               "As far as booting 64-bit Solaris dom0, it booted up the first time.", False),
 )

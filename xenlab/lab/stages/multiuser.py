@@ -6,6 +6,13 @@ where they have hard coded physical address which it tries to map in (e.g.
 psm_map_phys_new; the lower 1M of memory, used for BIOS tables, etc.; and
 xsvc used by Xorg/Xsun)."
 
+* ``isa_probe``: each ISA leaf driver decides whether its device is there.
+  2007: it is assumed.  On i86pc the isa nexus only creates nodes the BIOS
+  reported, so that worked; the i86xen nexus has no BIOS to ask and offers the
+  standard PC set: an absent 8042 hangs kb8042 (no keyboard acknowledge ever
+  comes), and asy/fdc/ecpp attach to ports nobody decodes -- or that Xen keeps
+  (0x3F8, Xen's console UART: dom0 reads 0xFF there).  devfsadm then finds
+  devices that do not respond.  Fix: probe, and fail to attach on 0xFF.
 * ``psm_map_phys_pfn``: ``psm_map_phys_new`` maps a hard-coded physical
   address (the BIOS data area, the BIOS ROM and its tables in the first MiB,
   the ACPI tables, the APICs).  2007: the address as a PFN of ours -- under
@@ -26,6 +33,26 @@ def _valid_pfn(pfn):
     return None
 
 
+def _valid_bool(x):
+    if not isinstance(x, (bool, int)):
+        return "expected True (the device is there) or False"
+    return None
+
+
+def isa_probe_fixed(dev, io):
+    return io.inb(dev.status_port) != 0xFF
+
+
+@hook("isa_probe", stage="multiuser", reference=isa_probe_fixed, validate=_valid_bool)
+def isa_probe(dev, io):
+    """Is the ISA device ``dev`` there?  ``dev``: ``.name``, ``.driver``,
+    ``.port`` (base), ``.nports``, ``.irq``, ``.status_port`` (a register that
+    reads 0xFF when no device decodes the address).  ``io.inb(port)``,
+    ``io.outb(port, value)``: port I/O.  Return True to attach the driver.
+    2007 default: True (the leaf drivers assume their device)."""
+    return True
+
+
 def psm_map_phys_pfn_fixed(platform, paddr):
     if platform == "i86xen":
         return (paddr >> 12) | PFN_IS_FOREIGN_MFN
@@ -41,4 +68,5 @@ def psm_map_phys_pfn(platform, paddr):
     return paddr >> 12
 
 
-__all__ = ["psm_map_phys_pfn", "psm_map_phys_pfn_fixed", "PFN_IS_FOREIGN_MFN"]
+__all__ = ["psm_map_phys_pfn", "psm_map_phys_pfn_fixed", "isa_probe", "isa_probe_fixed",
+           "PFN_IS_FOREIGN_MFN"]
