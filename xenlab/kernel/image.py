@@ -77,9 +77,13 @@ class Unix:
             out[n] = (v, elf.STT_FUNC)
         return out
 
-    def elf_i86xen(self) -> bytes:
-        """``platform/i86xen/kernel/amd64/unix``: a PV kernel image for Xen's loader."""
-        notes = b"".join([
+    def elf_i86xen(self, pv32: bool = False) -> bytes:
+        """``platform/i86xen/kernel/amd64/unix``: a PV kernel image for Xen's
+        loader; with ``pv32``, ``platform/i86xen/kernel/unix``, the 32-bit PV
+        kernel (XEN_ELFNOTE_PAE_MODE "yes": Xen runs it in ring 1 -- the same
+        64-bit machine code, since the CPU model runs 64-bit code only)."""
+        extra = elf.note(abi.XEN_ELFNOTE_PAE_MODE, b"Xen", b"yes\0") if pv32 else b""
+        notes = extra + b"".join([
             elf.note(abi.XEN_ELFNOTE_GUEST_OS, b"Xen", b"SunOS\0"),
             elf.note(abi.XEN_ELFNOTE_GUEST_VERSION, b"Xen", b"5.11\0"),
             elf.note(abi.XEN_ELFNOTE_XEN_VERSION, b"Xen", b"xen-3.0\0"),

@@ -102,6 +102,7 @@ class KCpu:
         self.runner = runner
         self.unix = unix
         self.pv = pv
+        self.ring = 3 if pv else 0      # a PV kernel's ring: 3 (64-bit) or 1 (32-bit PV)
         self.cpu_id = cpu_id
         s = unix.symbols
         self.kpy_return = s["kpy_return"]
@@ -117,6 +118,7 @@ class KCpu:
         self.trap_handler = None        # fn(TrapFrame) -> RESUME or raises
         self.event_handler = None       # fn() for an upcall
         self.intr_handler = None        # fn() for a native device interrupt (IDT)
+        self.upcall_mask_va = None      # ring 1: where this CPU's evtchn_upcall_mask is
         self.user_return = None         # fn(kind, frame) for a user process coming back
         self.instructions = 0
         self.calls = 0
@@ -230,10 +232,13 @@ class KCpu:
         return self.reg("rax")
 
     def hypercall(self, nr: int, *args) -> int:
-        """HYPERVISOR_*: %rax = nr, arguments in %rdi %rsi %rdx %r10 %r8; the
-        result as a signed number (0, a count, or a negative Xen errno)."""
+        """HYPERVISOR_*: %rax = nr, arguments in %rdi %rsi %rdx %r10 %r8 (64-bit
+        PV) or %rbx %rcx %rdx %rsi %rdi (32-bit PV, int $0x82); the result as a
+        signed number (0, a count, or a negative Xen errno)."""
         regs = {"rax": nr}
-        for name, value in zip(("rdi", "rsi", "rdx", "r10", "r8"), args):
+        names = ("rbx", "rcx", "rdx", "rsi", "rdi") if self.ring == 1 else \
+            ("rdi", "rsi", "rdx", "r10", "r8")
+        for name, value in zip(names, args):
             regs[name] = value
         return s64(self.call("hypercall", regs=regs))
 
@@ -300,7 +305,15 @@ class KCpu:
         if rip == self.callback:
             if self.event_handler is not None:
                 self.event_handler()
-            st[R.RIP] = s64(self.unix.sym("xen_iret"))
+            if self.ring == 1:
+                # ring 1 returns with IRETQ; the event mask Xen saved in the
+                # frame's CS slot (bits 32-39) is restored by the kernel first
+                saved = (self.read64(self.reg("rsp") + 8) >> 32) & 0xFF
+                if self.upcall_mask_va is not None:
+                    self.write8(self.upcall_mask_va, saved)
+                st[R.RIP] = s64(self.unix.sym("native_iret"))
+            else:
+                st[R.RIP] = s64(self.unix.sym("xen_iret"))
             return
         if rip == self.intr:
             if self.intr_handler is not None:
@@ -324,11 +337,12 @@ class KCpu:
         rsp = self.reg("rsp")
         regs = {n: self.reg(n) for n in R.GPR_NAMES}
         has_err = vector in ERRCODE_VECTORS
-        nwords = (2 if self.pv else 0) + (1 if has_err else 0) + 5
+        pv64 = self.pv and self.ring == 3
+        nwords = (2 if pv64 else 0) + (1 if has_err else 0) + 5
         raw = self.read(rsp, 8 * nwords)
         w = [int.from_bytes(raw[8 * i:8 * i + 8], "little") for i in range(nwords)]
         i = 0
-        if self.pv:
+        if pv64:
             regs["rcx"], regs["r11"] = w[0], w[1]
             i = 2
         err = None
@@ -340,7 +354,7 @@ class KCpu:
 
     def iret(self, frame: TrapFrame):
         """Resume the trapped context through the platform's return path."""
-        if self.pv:
+        if self.pv and self.ring == 3:
             stub = "xen_iret_err" if frame.err is not None else "xen_iret"
         else:
             stub = "native_iret_err" if frame.err is not None else "native_iret"

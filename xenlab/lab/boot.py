@@ -261,9 +261,12 @@ class Boot:
             return
         from ..xen.boot import boot_xen
         flags = tuple(self.hooks.call("gas_options"))
+        from .stages.dom0_64 import KERNELS
+        unix = self.hooks.call("dom0_kernel")
+        self.dom0_bits = KERNELS[unix]
         self.xenboot = boot_xen(
             self.machine,
-            [(f"{UNIX_XEN} {UNIX_XEN} {KERNEL_FLAGS}", self.unix.elf_i86xen()),
+            [(f"{unix} {unix} {KERNEL_FLAGS}", self.unix.elf_i86xen(pv32=self.dom0_bits == 32)),
              (ARCHIVE_XEN, self.archive)],
             gas_flags=flags, bss_size=self.variant.xen_bss, nr_vcpus=self.nr_vcpus,
             debug=self.debug_build(), lowmem_2g_4g=True)
@@ -380,6 +383,15 @@ class Boot:
             raise StageFailed("multiuser", "maintenance",
                               f"{fmri} failed: {why}{more}; Console login service(s) cannot run",
                               "\n".join(f"{f}: {w}" for f, w in k.maintenance))
+
+    # -- stage 13: dom0_64 --------------------------------------------------------------
+    def stage_dom0_64(self):
+        k = self.kernel
+        if k.plat.name == "i86xen" and k.plat.bits != 64:
+            raise StageFailed(
+                "dom0_64", "32-bit",
+                "this dom0 is the 32-bit PV kernel (/platform/i86xen/kernel/unix, ring 1); "
+                "boot the 64-bit one (/platform/i86xen/kernel/amd64/unix)")
 
     def _attach_failures(self, stage: str, only=None):
         """A driver that could not attach (or set up its DMA) stops the stage."""

@@ -294,6 +294,15 @@ FLAT_KERNEL_DS = FLAT_KERNEL_DS64
 FLAT_KERNEL_SS = FLAT_KERNEL_SS64
 FLAT_USER_CS = FLAT_RING3_CS64
 FLAT_USER_SS = FLAT_RING3_SS64
+# xen/include/public/arch-x86/xen-x86_32.h: the flat segments of a 32-bit PV
+# guest (kernel in ring 1); a 64-bit Xen keeps them in the compat GDT.
+FLAT_RING1_CS = 0xE019              # GDT index 259
+FLAT_RING1_DS = 0xE021              # GDT index 260
+FLAT_RING1_SS = 0xE021
+FLAT_COMPAT_RING3_CS = 0xE02B       # x86_32 FLAT_RING3_CS, GDT index 261
+FLAT_COMPAT_RING3_DS = 0xE033       # x86_32 FLAT_RING3_DS/SS, GDT index 262
+FLAT_COMPAT_RING3_SS = 0xE033
+HYPERCALL_VECTOR32 = 0x82           # asm-x86/x86_64/... : int $0x82 for 32-bit PV guests
 FIRST_RESERVED_GDT_PAGE = 14
 FIRST_RESERVED_GDT_ENTRY = FIRST_RESERVED_GDT_PAGE * 512
 MAX_VIRT_CPUS = 32

@@ -126,6 +126,28 @@ def _xen_notes(raw: bytes) -> dict[int, bytes]:
     return out
 
 
+def hypercall_page_bytes32() -> bytes:
+    """The ring-1 kernel's hypercall page (x86_64/compat/traps.c,
+    hypercall_page_initialise_ring1_kernel): ``mov $nr,%eax; int $0x82; ret``;
+    entry 23 (iret): ``push %rax; mov $23,%eax; int $0x82``.  Arguments in
+    EBX, ECX, EDX, ESI, EDI (xen-x86_32.h)."""
+    page = bytearray(PAGE)
+    for i in range(PAGE // 32):
+        p = 32 * i
+        if i == abi.HYPERVISOR_iret:
+            page[p:p + 8] = b"\x50\xb8" + i.to_bytes(4, "little") + b"\xcd\x82"
+        else:
+            page[p:p + 8] = b"\xb8" + i.to_bytes(4, "little") + b"\xcd\x82\xc3"
+    return bytes(page)
+
+
+def is_pv32(image) -> bool:
+    """A kernel that says it is a 32-bit PAE guest (XEN_ELFNOTE_PAE_MODE)
+    runs with the 32-bit PV privilege model (see Domain.pv32)."""
+    raw = getattr(image, "notes", {}).get(abi.XEN_ELFNOTE_PAE_MODE)
+    return bool(raw) and raw.rstrip(b"\0") in (b"yes", b"yes[extended-cr3]", b"bimodal")
+
+
 def hypercall_page_bytes() -> bytes:
     """The x86-64 ring-3-kernel hypercall page (x86_64/traps.c,
     hypercall_page_initialise_ring3_kernel): 128 entries of 32 bytes,
@@ -221,7 +243,7 @@ def compute_dom0_nr_pages(avail: int, dom0_mem: int | None) -> int:
 
 
 def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"",
-               dom0_mem=None, nr_vcpus: int = 1, hw_vcpus=None):
+               dom0_mem=None, nr_vcpus: int = 1, hw_vcpus=None, pv32: bool | None = None):
     """Create domain 0 from ``image`` and return it, ready to run."""
     from ..machine import regs as R
     from ..machine.machine import parse_size
@@ -233,7 +255,10 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
         image = KernelImage.from_elf(image)
     if hw_vcpus is None and getattr(xen.machine, "vcpus", None):
         hw_vcpus = xen.machine.vcpus
-    d = xen.create_domain(0, privileged=True, nr_vcpus=nr_vcpus, hw_vcpus=hw_vcpus)
+    if pv32 is None:
+        pv32 = is_pv32(image)
+    d = xen.create_domain(0, privileged=True, nr_vcpus=nr_vcpus, hw_vcpus=hw_vcpus,
+                          pv32=pv32)
     _dom0_permissions(xen, d)
     mem_bytes = parse_size(dom0_mem) if dom0_mem is not None else None
     nr_pages = compute_dom0_nr_pages(xen.heap.avail(), mem_bytes)
@@ -333,7 +358,8 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
         t = int(ft.type[m]) & abi.PGT_type_mask
         pres = (tab & np.uint64(1)) != 0
         if t == abi.PGT_l1_page_table:
-            tab[pres] |= np.uint64(abi._PAGE_USER | (1 << 52))
+            if not pv32:
+                tab[pres] |= np.uint64(abi._PAGE_USER | (1 << 52))
         else:
             tab[pres] |= np.uint64(abi._PAGE_USER)
     xen.install_xen_slots(tables[l4], l4, d)
@@ -352,7 +378,8 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
         if not lay.vkern_start <= image.hypercall_page < lay.vkern_end:
             raise ValueError(f"hypercall page {image.hypercall_page:#x} is outside the "
                              "kernel image")
-        _copy_virt(xen, lay, va_to_mfn, image.hypercall_page & ~0xFFF, hypercall_page_bytes())
+        _copy_virt(xen, lay, va_to_mfn, image.hypercall_page & ~0xFFF,
+                   hypercall_page_bytes32() if pv32 else hypercall_page_bytes())
     si = np.zeros((), dtype=abi.start_info)
     si["magic"] = f"xen-{abi.XEN_VERSION_MAJOR}.{abi.XEN_VERSION_MINOR}-x86_64".encode()
     si["nr_pages"] = d.tot_pages
@@ -383,6 +410,8 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
     for t in d.vcpus:
         xen.update_vcpu_time(t)
     xen.printk("*** LOADING DOMAIN 0 ***")
+    if pv32:
+        xen.printk("Dom0 is a 32-bit PV guest: kernel in ring 1, hypercalls by int $0x82")
     xen.printk(f"Dom0 has maximum {nr_vcpus} VCPUs; {d.tot_pages} pages "
                f"({d.tot_pages * 4 // 1024} MiB), boot region "
                f"{lay.v_start:#x}->{lay.v_end:#x}, entry {image.entry:#x}")

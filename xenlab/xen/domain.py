@@ -119,6 +119,13 @@ class Domain:
         self.domid = domid
         self.privileged = privileged
         self.is_initdomain = domid == 0
+        # The 32-bit PV privilege model (a compat guest of a 64-bit Xen): the
+        # kernel runs in ring 1 with the FLAT_RING1 selectors, enters Xen with
+        # int $0x82, and has one page table for kernel and user (no _PAGE_USER
+        # rewriting).  The CPU model runs 64-bit code only, so such a guest's
+        # code is 64-bit code run at that privilege: see docs/xen.md.
+        self.pv32 = False
+        self.hypercall_entries = {"syscall": 0, "int82": 0}
         self.tot_pages = 0
         self.max_pages = (1 << 32) - 1
         self.vcpus: list[Vcpu] = []
@@ -159,6 +166,19 @@ class Domain:
         if first < 0 or last > 0xFFFF or last < first:
             return False
         return bool(self.ioports[first:last + 1].all())
+
+    @property
+    def kernel_cs(self) -> int:
+        return abi.FLAT_RING1_CS if self.pv32 else abi.FLAT_KERNEL_CS
+
+    @property
+    def kernel_ss(self) -> int:
+        return abi.FLAT_RING1_SS if self.pv32 else abi.FLAT_KERNEL_SS
+
+    @property
+    def kernel_rpl(self) -> int:
+        """The ring the guest kernel runs in: 1 (32-bit PV) or 3 (64-bit PV)."""
+        return 1 if self.pv32 else 3
 
     @property
     def vcpu0(self) -> Vcpu:

@@ -130,7 +130,7 @@ def do_set_trap_table(xen, v, traps):
             return -abi.EINVAL        # later Xen: no non-canonical entry points
         cs = int(rec["cs"])
         if cs & 3 == 0:               # fixup_guest_code_selector: never ring 0
-            cs |= 3
+            cs |= v.domain.kernel_rpl
         v.trap_ctxt[int(rec["vector"])] = TrapInfo(int(rec["vector"]), int(rec["flags"]),
                                                    cs, int(rec["address"]))
         traps += abi.trap_info.itemsize
@@ -139,7 +139,7 @@ def do_set_trap_table(xen, v, traps):
 
 @register(abi.HYPERVISOR_stack_switch, 2)
 def do_stack_switch(xen, v, ss, esp):
-    v.kernel_ss = (ss & 0xFFFF) | 3
+    v.kernel_ss = (ss & 0xFFFF) | v.domain.kernel_rpl if not ss & 3 else ss & 0xFFFF
     v.kernel_sp = esp
     return 0
 
@@ -452,11 +452,19 @@ def boot_vcpu(xen, t, ctx) -> int:
     st[R.RIP] = s64(int(regs["rip"]))
     st[R.RFLAGS] = (int(regs["rflags"]) & ~(R.FLAG_IOPL | R.FLAG_VM)) | R.FLAG_IF | \
         R.FLAGS_FIXED
-    st[R.CS] = int(regs["cs"]) | 3
-    st[R.SS] = int(regs["ss"]) | 3
-    t.trap_ctxt = {i: TrapInfo(i, int(e["flags"]), int(e["cs"]) | 3, int(e["address"]))
+    rpl = t.domain.kernel_rpl
+
+    def sel(x):
+        x = int(x)
+        return x | rpl if x & 3 == 0 else x
+    st[R.CS] = sel(regs["cs"])
+    st[R.SS] = sel(regs["ss"])
+    if t.domain.pv32:
+        st[R.CPL] = int(st[R.CS]) & 3
+        t.kernel_mode = st[R.CPL] != 3
+    t.trap_ctxt = {i: TrapInfo(i, int(e["flags"]), sel(e["cs"]), int(e["address"]))
                    for i, e in enumerate(ctx["trap_ctxt"]) if int(e["address"])}
-    t.kernel_ss, t.kernel_sp = int(ctx["kernel_ss"]) | 3, int(ctx["kernel_sp"])
+    t.kernel_ss, t.kernel_sp = sel(ctx["kernel_ss"]), int(ctx["kernel_sp"])
     t.event_addr = int(ctx["event_callback_eip"])
     t.failsafe_addr = int(ctx["failsafe_callback_eip"])
     t.syscall_addr = int(ctx["syscall_callback_eip"])

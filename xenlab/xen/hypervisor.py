@@ -36,6 +36,7 @@ XEN_FIRST_MFN = 0x100           # Xen is loaded at 1 MiB
 XENHEAP_END_MFN = 0x800         # and keeps 1-8 MiB: its image and the Xen heap
 XEN_IMAGE_FRAMES = 0x200        # the image itself: 2 MiB
 CONRING_SIZE = 16384            # drivers/char/console.c: the console ring
+PERDOMAIN_TSS_SLOT = 511        # per-domain L1 index of the TSS mapping of ring-1 guests
 
 
 class Xen:
@@ -216,12 +217,33 @@ class Xen:
         gdt[5] = 0x00CFF2000000FFFF      # 0xe02b: FLAT_RING3_DS32/SS
         gdt[6] = 0x00AFFA000000FFFF      # 0xe033: FLAT_RING3_CS64
         self.memory.write_bytes(self.gdt_mfn << 12, gdt.tobytes())
+        # The compat GDT page of 32-bit PV guests: ring-1 and ring-3 flat
+        # segments at the x86_32 selectors (as 64-bit code segments: the CPU
+        # model has no 32-bit compatibility mode for guests).
+        self.compat_gdt_mfn = self.alloc_xenheap_page()
+        cgdt = np.zeros(512, dtype=np.uint64)
+        cgdt[1], cgdt[2] = gdt[1], gdt[2]
+        cgdt[3] = 0x00AFBA000000FFFF     # 0xe019: FLAT_RING1_CS, DPL 1
+        cgdt[4] = 0x00CFB2000000FFFF     # 0xe021: FLAT_RING1_DS/SS, DPL 1
+        cgdt[5] = 0x00AFFA000000FFFF     # 0xe02b: ring-3 code, DPL 3
+        cgdt[6] = 0x00CFF2000000FFFF     # 0xe033: ring-3 data, DPL 3
+        self.memory.write_bytes(self.compat_gdt_mfn << 12, cgdt.tobytes())
         self.xen_slots = l4[abi.ROOT_PAGETABLE_FIRST_XEN_SLOT:
                             abi.ROOT_PAGETABLE_LAST_XEN_SLOT + 1].copy()
 
     def install_xen_slots(self, l4: np.ndarray, mfn: int, dom: Domain):
         """alloc_l4_table's tail: copy Xen's slots, point the linear slot at the
-        table itself and the per-domain slot at the domain's area."""
+        table itself and the per-domain slot at the domain's area.  A ring-1
+        (32-bit PV) guest is a supervisor to the MMU: it gets only the
+        read-only M2P and its (read-only) GDT, never Xen's writable mappings
+        (on real hardware segment limits keep it out of Xen's area)."""
+        if getattr(dom, "pv32", False):
+            l4[abi.ROOT_PAGETABLE_FIRST_XEN_SLOT:abi.ROOT_PAGETABLE_LAST_XEN_SLOT + 1] = 0
+            l4[abi.L4_SLOT_RO_MPT] = self.xen_slots[abi.L4_SLOT_RO_MPT -
+                                                    abi.ROOT_PAGETABLE_FIRST_XEN_SLOT]
+            if getattr(dom, "perdomain_l3", 0):
+                l4[abi.L4_SLOT_PERDOMAIN] = (dom.perdomain_l3 << 12) | abi.PAGE_HYPERVISOR
+            return
         l4[abi.ROOT_PAGETABLE_FIRST_XEN_SLOT:abi.ROOT_PAGETABLE_LAST_XEN_SLOT + 1] = \
             self.xen_slots
         l4[abi.L4_SLOT_LINEAR_PT] = (mfn << 12) | abi.PAGE_HYPERVISOR
@@ -281,10 +303,11 @@ class Xen:
         return self.domains.get(d)
 
     def create_domain(self, domid: int, *, privileged: bool = False, nr_vcpus: int = 1,
-                      hw_vcpus=None) -> Domain:
+                      hw_vcpus=None, pv32: bool = False) -> Domain:
         if domid in self.domains or domid >= abi.DOMID_FIRST_RESERVED:
             raise ValueError(f"domid {domid} is taken or reserved")
         d = Domain(self, domid, privileged=privileged)
+        d.pv32 = bool(pv32)
         if privileged:
             d.ioports[:] = True
         d.shared_info_mfn = self.alloc_xenheap_page()
@@ -299,9 +322,16 @@ class Xen:
         self.memory.write64(d.perdomain_l3 << 12, (l2 << 12) | abi.PAGE_HYPERVISOR)
         self.memory.write64(l2 << 12, (l1 << 12) | abi.PAGE_HYPERVISOR)
         for i in range(nr_vcpus):
-            # GDT page 14 of each vCPU's GDT area: Xen's flat selectors
-            self.memory.write64((l1 << 12) + 8 * ((i << 4) + abi.FIRST_RESERVED_GDT_PAGE),
-                                (self.gdt_mfn << 12) | abi.PAGE_HYPERVISOR)
+            # GDT page 14 of each vCPU's GDT area: Xen's flat selectors (the
+            # compat GDT, read-only, for a ring-1 guest)
+            gdt = (self.compat_gdt_mfn << 12) | (abi.PAGE_HYPERVISOR & ~abi._PAGE_RW) \
+                if d.pv32 else (self.gdt_mfn << 12) | abi.PAGE_HYPERVISOR
+            self.memory.write64((l1 << 12) + 8 * ((i << 4) + abi.FIRST_RESERVED_GDT_PAGE), gdt)
+        if d.pv32:
+            # Xen's TSS, read-only, where a ring-1 guest's CPU can reach it (the
+            # direct map is not in its page tables): the last per-domain page
+            self.memory.write64((l1 << 12) + 8 * PERDOMAIN_TSS_SLOT,
+                                (self.tss_mfn << 12) | (abi.PAGE_HYPERVISOR & ~abi._PAGE_RW))
         for i in range(nr_vcpus):
             d.vcpus.append(Vcpu(d, i, self._hw_vcpu(i, hw_vcpus)))
             self.init_hw_state(d.vcpus[-1])
@@ -379,10 +409,12 @@ class Xen:
         st[R.CR0] = (R.CR0_PE | R.CR0_MP | R.CR0_ET | R.CR0_NE | R.CR0_WP | R.CR0_PG)
         st[R.CR4] = R.CR4_PAE | R.CR4_PGE | R.CR4_OSFXSR | R.CR4_OSXMMEXCPT
         st[R.EFER] = R.EFER_SCE | R.EFER_LME | R.EFER_LMA | R.EFER_NXE
-        st[R.CPL] = 3
-        st[R.CS] = abi.FLAT_KERNEL_CS
-        st[R.SS] = abi.FLAT_KERNEL_SS
-        st[R.DS] = st[R.ES] = st[R.FS] = st[R.GS] = abi.FLAT_KERNEL_DS
+        d = v.domain
+        st[R.CPL] = d.kernel_rpl
+        st[R.CS] = d.kernel_cs
+        st[R.SS] = d.kernel_ss
+        st[R.DS] = st[R.ES] = st[R.FS] = st[R.GS] = \
+            abi.FLAT_RING1_DS if d.pv32 else abi.FLAT_KERNEL_DS
         st[R.RFLAGS] = R.FLAGS_FIXED | R.FLAG_IF
         st[R.CSBASE_MODE] = R.MODE_LONG64
         from .run import setup_hw

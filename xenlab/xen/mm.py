@@ -242,8 +242,12 @@ class PvMm:
             self.put_page(mfn)
 
     @staticmethod
-    def adjust_guest_l1e(e: int) -> int:
-        """x86-64: kernel mappings get U + _PAGE_GUEST_KERNEL, user ones U + G."""
+    def adjust_guest_l1e(e: int, dom=None) -> int:
+        """x86-64: kernel mappings get U + _PAGE_GUEST_KERNEL, user ones U + G.
+        A 32-bit PV (ring-1) guest's entries are left as they are: its kernel
+        is a supervisor to the MMU, so U/S keeps user and kernel apart."""
+        if dom is not None and getattr(dom, "pv32", False):
+            return e
         f = e_flags(e)
         if not f & _PAGE_PRESENT:
             return e
@@ -343,7 +347,7 @@ class PvMm:
                     self._put_entry(level, int(table[j]), mfn)
                 return False
             done.append(i)
-            new[i] = (self.adjust_guest_l1e(e) if level == 1
+            new[i] = (self.adjust_guest_l1e(e, dom) if level == 1
                       else self.adjust_guest_lNe(e)) & _M64
         if level == 4:
             self.xen.install_xen_slots(new, mfn, dom)
@@ -375,7 +379,7 @@ class PvMm:
             if f & self.masks[1]:
                 self.mem_log(f"Bad L1 flags {f & self.masks[1]:x}")
                 return False
-            new = self.adjust_guest_l1e(new)
+            new = self.adjust_guest_l1e(new, current)
             if not has_changed(old, new, _PAGE_RW | _PAGE_PRESENT):
                 self.write_entry(maddr, new)
                 return True

@@ -37,7 +37,11 @@ def setup_hw(xen, v):
     if hasattr(hw, "syscall_exits"):
         hw.syscall_exits = True
     st = hw.state
-    st[R.TR_BASE] = _s(abi.DIRECTMAP_VIRT_START + (xen.tss_mfn << 12))
+    if v.domain.pv32:
+        from .hypervisor import PERDOMAIN_TSS_SLOT
+        st[R.TR_BASE] = _s(abi.PERDOMAIN_VIRT_START + (PERDOMAIN_TSS_SLOT << 12))
+    else:
+        st[R.TR_BASE] = _s(abi.DIRECTMAP_VIRT_START + (xen.tss_mfn << 12))
     st[R.TR_LIMIT] = 0x67
     st[R.GDTR_BASE] = _s(gdt_va(v))
     st[R.GDTR_LIMIT] = (abi.FIRST_RESERVED_GDT_ENTRY + 512) * 8 - 1

@@ -56,10 +56,19 @@ class DomainCrash(Exception):
 # guest mode and bounce frames
 # ---------------------------------------------------------------------------
 
+def sync_mode(v):
+    """A ring-1 (32-bit PV) guest's mode is its CPL: ring 1 is its kernel."""
+    if v.domain.pv32:
+        v.kernel_mode = int(v.hw.state[R.CPL]) != 3
+
+
 def toggle_guest_mode(xen, v):
-    """Switch between the guest kernel's and user's page tables and GS bases."""
+    """Switch between the guest kernel's and user's page tables and GS bases
+    (64-bit PV).  A ring-1 guest has one page table: only the mode changes."""
     from .mmuops import load_cr3
     v.kernel_mode = not v.kernel_mode
+    if v.domain.pv32:
+        return
     st = v.hw.state
     st[R.GS_BASE] = s64(v.gs_base_kernel if v.kernel_mode else v.gs_base_user)
     load_cr3(xen, v)
@@ -88,6 +97,7 @@ def create_bounce_frame(xen, v, eip: int, flags: int, error_code: int = 0):
     events were unmasked), RSP, SS."""
     st = v.hw.state
     d = v.domain
+    sync_mode(v)
     saved_cs = int(st[R.CS]) & 0xFFFF
     saved_rsp = int(st[R.RSP]) & _M64
     saved_ss = int(st[R.SS]) & 0xFFFF
@@ -96,7 +106,8 @@ def create_bounce_frame(xen, v, eip: int, flags: int, error_code: int = 0):
         rsp = v.kernel_sp
     else:
         rsp = saved_rsp
-        saved_cs &= ~3                 # tells the guest: interrupted kernel context
+        if not d.pv32:
+            saved_cs &= ~3             # tells the guest: interrupted kernel context
     rsp &= ~0xF & _M64
     if abi.HYPERVISOR_VIRT_START <= rsp < abi.HYPERVISOR_VIRT_END + 60:
         raise DomainCrash(f"bounce frame at {rsp:#x} inside Xen's area")
@@ -109,7 +120,8 @@ def create_bounce_frame(xen, v, eip: int, flags: int, error_code: int = 0):
     words = [int(st[R.RIP]) & _M64, saved_cs | (mask << 32), rflags, saved_rsp, saved_ss]
     if flags & TBF_EXCEPTION_ERRCODE:
         words = [error_code & 0xFFFFFFFF] + words
-    words = [int(st[R.RCX]) & _M64, int(st[R.R11]) & _M64] + words
+    if not d.pv32:                     # x86-64: RCX and R11 (the SYSCALL clobbers) first
+        words = [int(st[R.RCX]) & _M64, int(st[R.R11]) & _M64] + words
     rsp -= 8 * len(words)
     data = b"".join(w.to_bytes(8, "little") for w in words)
     if not GuestMemory(xen, v).write(rsp, data):
@@ -118,11 +130,11 @@ def create_bounce_frame(xen, v, eip: int, flags: int, error_code: int = 0):
         raise DomainCrash("no handler (null trap bounce)")
     st[R.RFLAGS] = rflags & ~(R.FLAG_AC | R.FLAG_VM | R.FLAG_RF | R.FLAG_NT | R.FLAG_TF) \
         | R.FLAG_IF | R.FLAGS_FIXED
-    st[R.SS] = abi.FLAT_KERNEL_SS
+    st[R.SS] = d.kernel_ss
     st[R.RSP] = s64(rsp)
-    st[R.CS] = abi.FLAT_KERNEL_CS
+    st[R.CS] = d.kernel_cs
     st[R.RIP] = s64(eip)
-    st[R.CPL] = 3
+    st[R.CPL] = d.kernel_rpl
 
 
 def do_guest_trap(xen, v, trapnr: int, error_code: int | None):
@@ -172,6 +184,7 @@ def deliver_events(xen, v):
 
 def resume_guest(xen, v):
     """Everything Xen does on the way back to a guest (events first)."""
+    sync_mode(v)
     try:
         deliver_events(xen, v)
     except DomainCrash as e:
@@ -186,18 +199,20 @@ def handle_syscall(xen, v):
     """The guest executed SYSCALL (hardware left the return RIP in RCX and
     RFLAGS in R11)."""
     st = v.hw.state
+    sync_mode(v)
     ret_rip, ret_flags = int(st[R.RCX]) & _M64, int(st[R.R11]) & _M64
     st[R.RIP] = s64(ret_rip)
     st[R.RFLAGS] = s64((ret_flags & ~(R.FLAG_IOPL | R.FLAG_NT | R.FLAG_VM))
                        | R.FLAG_IF | R.FLAGS_FIXED)
     try:
-        if not v.kernel_mode:
+        if not v.kernel_mode or v.domain.pv32:    # a ring-1 kernel enters by int $0x82
             flags = TBF_INTERRUPT if v.syscall_disables_events else 0
             create_bounce_frame(xen, v, v.syscall_addr, flags)
         else:
             nr = int(st[R.RAX]) & _M64
             args = [int(st[r]) & _M64 for r in HYPERCALL_ARGS]
             v.regs_replaced = False
+            v.domain.hypercall_entries["syscall"] += 1
             rc = xen.hypercall(v, nr, *args[:5]) if nr < abi.NR_hypercalls \
                 else -abi.ENOSYS
             st[R.RAX] = s64(rc)
@@ -212,6 +227,9 @@ def handle_syscall(xen, v):
 DEBUG_CLOBBER = 0xDEADBEEFDEADF00D
 
 
+HYPERCALL_ARGS32 = (R.RBX, R.RCX, R.RDX, R.RSI, R.RDI, R.RBP)   # xen-x86_32.h
+
+
 def clobber_args(v, nr: int):
     """Debug builds deliberately corrupt the argument registers a hypercall
     used, so a guest that relies on them surviving breaks early (the value and
@@ -220,12 +238,30 @@ def clobber_args(v, nr: int):
     entry = TABLE.get(nr)
     if entry is None:
         return
-    for reg in HYPERCALL_ARGS[:entry[1]]:
+    regs = HYPERCALL_ARGS32 if v.domain.pv32 else HYPERCALL_ARGS
+    for reg in regs[:entry[1]]:
         v.hw.state[reg] = s64(DEBUG_CLOBBER)
+
+
+def hypercall32(xen, v):
+    """int $0x82 from a ring-1 kernel (the #GP it raises through Xen's IDT,
+    whose gate for 0x82 has DPL 1): EAX = nr, EBX, ECX, EDX, ESI, EDI = the
+    arguments, the result in EAX; RIP past the two-byte INT."""
+    st = v.hw.state
+    st[R.RIP] = s64((int(st[R.RIP]) + 2) & _M64)
+    nr = int(st[R.RAX]) & 0xFFFFFFFF
+    args = [int(st[r]) & _M64 for r in HYPERCALL_ARGS32]
+    v.regs_replaced = False
+    v.domain.hypercall_entries["int82"] += 1
+    rc = xen.hypercall(v, nr, *args[:5]) if nr < abi.NR_hypercalls else -abi.ENOSYS
+    st[R.RAX] = s64(rc)
+    if xen.debug and not getattr(v, "regs_replaced", False):
+        clobber_args(v, nr)
 
 
 def handle_exception(xen, v, vector: int, error_code: int = 0, cr2: int = 0):
     """An exception of the guest reached Xen (RIP at the faulting instruction)."""
+    sync_mode(v)
     try:
         if vector == TRAP_gp_fault:
             do_general_protection(xen, v, error_code)
@@ -243,6 +279,10 @@ def handle_exception(xen, v, vector: int, error_code: int = 0, cr2: int = 0):
 
 def do_general_protection(xen, v, error_code: int):
     st = v.hw.state
+    if (error_code & 3) == 2 and v.domain.pv32 and error_code >> 3 == abi.HYPERCALL_VECTOR32 \
+            and v.kernel_mode:
+        hypercall32(xen, v)
+        return
     if (error_code & 3) == 2:
         # INT n through a DPL-0 (or absent) IDT entry: the vector is in the code
         vector = error_code >> 3
@@ -542,6 +582,8 @@ def do_iret(xen, v):
     RSP, SS)."""
     st = v.hw.state
     g = GuestMemory(xen, v)
+    if v.domain.pv32:
+        return _iret32(xen, v, g)
     rec = g.read_struct(int(st[R.RSP]) & _M64, abi.iret_context)
     if rec is None:
         raise _CrashFromHypercall("Fault while reading IRET context from guest stack")
@@ -563,6 +605,32 @@ def do_iret(xen, v):
                         0 if int(rec["rflags"]) & R.FLAG_IF else 1)
     v.regs_replaced = True
     return s64(int(rec["rax"]))
+
+
+def _iret32(xen, v, g):
+    """HYPERVISOR_iret of a ring-1 guest: RAX (pushed by the hypercall page),
+    RIP, CS, RFLAGS, RSP, SS (in 64-bit words here; compat_iret reads 32-bit
+    ones).  Returns to ring 1 or 3; the event mask follows RFLAGS.IF."""
+    st = v.hw.state
+    raw = g.read(int(st[R.RSP]) & _M64, 48)
+    if raw is None:
+        raise _CrashFromHypercall("Fault while reading IRET context from guest stack")
+    rax, rip, cs, rflags, rsp, ss = (int.from_bytes(raw[8 * i:8 * i + 8], "little")
+                                     for i in range(6))
+    rpl = cs & 3
+    if rpl == 0:
+        cs, rpl = cs | 1, 1
+    d = v.domain
+    st[R.RIP] = s64(rip)
+    st[R.CS] = cs & 0xFFFF
+    st[R.CPL] = rpl
+    st[R.RFLAGS] = s64((rflags & ~(R.FLAG_IOPL | R.FLAG_VM)) | R.FLAG_IF | R.FLAGS_FIXED)
+    st[R.RSP] = s64(rsp)
+    st[R.SS] = ((ss | rpl) if ss & 3 == 0 else ss) & 0xFFFF
+    v.kernel_mode = rpl != 3
+    xen.write_vcpu_info(d, v.vcpu_id, "evtchn_upcall_mask", 0 if rflags & R.FLAG_IF else 1)
+    v.regs_replaced = True
+    return s64(rax)
 
 
 class _CrashFromHypercall(DomainCrash):

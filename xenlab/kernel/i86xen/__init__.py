@@ -75,6 +75,7 @@ class I86xen:
         """Read start_info, map shared_info, install the trap table and callbacks."""
         k = self.k
         kc = k.kcpu
+        self.detect_ring()
         si_va = kc.read64(k.sym("boot_info"))
         self.start_info_va = si_va
         si = kc.read_struct(si_va, abi.start_info)
@@ -95,9 +96,29 @@ class I86xen:
             v_end += 4 << 20
         self.boot_end = v_end
         self.shared_info_va = self.map_ma(int(si["shared_info"]), 1)
+        for n, c in enumerate(k.cpus):
+            c.upcall_mask_va = self._vcpu_info("evtchn_upcall_mask", n)
         self.install_traps()
         k.props_from_cmdline(bytes(si["cmd_line"]).split(b"\0")[0].decode("latin-1"))
         k.boot_archive = (int(si["mod_start"]), int(si["mod_len"]))
+
+    def detect_ring(self):
+        """Which PV privilege model this kernel runs with: its CS's RPL (3: a
+        64-bit PV kernel; 1: the 32-bit PV model, int $0x82 hypercalls)."""
+        self.ring = self.k.kcpu.call("getcs") & 3
+        for c in self.k.cpus:
+            c.ring = self.ring
+        if self.ring == 1:
+            self.kernel_cs, self.kernel_ss = abi.FLAT_RING1_CS, abi.FLAT_RING1_SS
+            self.user_cs, self.user_ss = abi.FLAT_COMPAT_RING3_CS | 3, abi.FLAT_COMPAT_RING3_SS | 3
+        else:
+            self.kernel_cs, self.kernel_ss = abi.FLAT_KERNEL_CS, abi.FLAT_KERNEL_SS
+            self.user_cs, self.user_ss = abi.FLAT_USER_CS | 3, abi.FLAT_USER_SS | 3
+
+    @property
+    def bits(self) -> int:
+        """32 or 64: which PV kernel this is (what uname -m and isainfo would say)."""
+        return 32 if self.ring == 1 else 64
 
     def install_traps(self):
         sym = self.k.sym
@@ -105,7 +126,7 @@ class I86xen:
         table = np.zeros(33, dtype=abi.trap_info)
         for n in range(32):
             dpl = 3 if n in (3, 4) else 0       # int3 and into may come from anywhere
-            table[n] = (n, dpl, abi.FLAT_KERNEL_CS, sym(f"trap_{n}"))
+            table[n] = (n, dpl, self.kernel_cs, sym(f"trap_{n}"))
         kc.write(sym("trap_table"), table.tobytes())
         rc = hv.set_trap_table(sym("trap_table"))
         if rc:
@@ -346,6 +367,10 @@ class I86xen:
     def enter_user(self, rip: int, rsp: int, kernel_rsp: int) -> tuple[list[int], int]:
         """The iret frame and stub that drop this vCPU to user mode."""
         kc, hv = self.k.kcpu, self.hv
+        if self.ring == 1:
+            # one page table for kernel and user: IRETQ to ring 3 (allowed from ring 1)
+            hv.stack_switch(self.kernel_ss, kernel_rsp)
+            return [rip, self.user_cs, 0x202, rsp, self.user_ss], self.k.sym("native_iret")
         if not getattr(kc, "user_base_set", False):
             l4 = self.pfn_to_mfn(self.va_to_pfn(int(self.xen_info["pt_base"])))
             rc = hv.mmuext_op(abi.MMUEXT_NEW_USER_BASEPTR, l4)
@@ -357,9 +382,20 @@ class I86xen:
         return frame, self.k.sym("hypercall_page") + 32 * abi.HYPERVISOR_iret
 
     def user_addresses(self) -> tuple[int, int]:
-        """Where the probe process's text and stack are (64-bit PV: every page
-        is user-accessible, so the kernel's own mapping of the page serves)."""
-        return self.k.sym("user_text"), self.k.sym("user_stack_top")
+        """Where the probe process's text and stack are.  64-bit PV: every page
+        is user-accessible (Xen adds _PAGE_USER), so the kernel's own mapping
+        serves.  32-bit PV: the kernel's pages are supervisor-only; the two
+        pages get user mappings of their own (U/S set by the kernel)."""
+        sym = self.k.sym
+        if self.ring == 1 and not getattr(self, "user_mapped", False):
+            for va, rw in ((sym("user_text"), False), (sym("user_stack"), True)):
+                mfn = self.pfn_to_mfn(self.va_to_pfn(va))
+                pte = (mfn << 12) | PTE_P | PTE_A | 0x4 | (PTE_RW | PTE_D if rw else 0)
+                rc = self.hv.update_va_mapping(va, pte, abi.UVMF_INVLPG)
+                if rc:
+                    self.k.panic(f"cannot make {va:#x} a user page: {rc}")
+            self.user_mapped = True
+        return sym("user_text"), sym("user_stack_top")
 
     # ------------------------------------------------------------------ events (evtchn.c)
     def _phys_rec(self, cmd, dtype, **fields):
@@ -468,14 +504,14 @@ class I86xen:
         ur = ctx["user_regs"]
         ur["rip"] = sym("kpy_entry")
         ur["rsp"] = top
-        ur["cs"] = abi.FLAT_KERNEL_CS
-        ur["ss"] = abi.FLAT_KERNEL_SS
+        ur["cs"] = self.kernel_cs
+        ur["ss"] = self.kernel_ss
         ur["rflags"] = 0x202
         ctx["user_regs"] = ur
         for v in range(32):
-            ctx["trap_ctxt"][v] = (v, 3 if v in (3, 4) else 0, abi.FLAT_KERNEL_CS,
+            ctx["trap_ctxt"][v] = (v, 3 if v in (3, 4) else 0, self.kernel_cs,
                                    sym(f"trap_{v}"))
-        ctx["kernel_ss"] = abi.FLAT_KERNEL_SS
+        ctx["kernel_ss"] = self.kernel_ss
         ctx["kernel_sp"] = top
         ctx["event_callback_eip"] = sym("hypervisor_callback")
         ctx["failsafe_callback_eip"] = sym("failsafe_callback")

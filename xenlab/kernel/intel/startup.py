@@ -395,7 +395,8 @@ class Kernel(Autoconf, Mountroot, Consconfig, Multiuser):
             self.printf("Loaded modules: [ " + " ".join(self.modules) + " ]\n")
             if "d" in self.boot_flags:
                 self.kmdb_prompt()
-        self.printf("SunOS Release 5.11 Version xenlab 64-bit\n")
+        bits = getattr(self.plat, "bits", 64)
+        self.printf(f"SunOS Release 5.11 Version xenlab {bits}-bit\n")
         self.milestone("startup_kmdb")
 
     def kmdb_prompt(self):

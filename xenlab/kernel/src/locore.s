@@ -137,6 +137,9 @@ intr_restore:
 i86_halt:
         hlt
         ret
+getcs:  xorl %eax, %eax          # (the ring the kernel runs in: CS.RPL)
+        movw %cs, %ax
+        ret
 getcr0: movq %cr0, %rax
         ret
 getcr2: movq %cr2, %rax

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import (boot_kmdb, console, dma, foreign_pfn, interrupts, iopl, lowmem,  # noqa: F401
+from . import (boot_kmdb, console, dma, dom0_64, foreign_pfn, interrupts, iopl, lowmem,  # noqa: F401
                multiuser, pci_config, platforms, pte_swbits, toolchain)  # (registers hooks)
 
 
@@ -61,7 +61,7 @@ STAGES: tuple[StageInfo, ...] = (
               "present and bad things happen. There were a couple places in the kernel where "
               "they have hard coded physical address which it tries to map in"),
     StageInfo("dom0_64", "64-bit dom0 in ring 3",
-              "As far as booting 64-bit Solaris dom0, it booted up the first time.", False),
+              "As far as booting 64-bit Solaris dom0, it booted up the first time."),
 )
 
 ALL_STAGE_NAMES = tuple(s.name for s in STAGES)
