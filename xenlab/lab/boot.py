@@ -22,6 +22,7 @@ prompt shows on the console they watch, they type ``:c``.
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 
@@ -185,6 +186,7 @@ class Boot:
         self.kernel: Kernel | None = None
         self.passed: list[str] = []
         self.target: str | None = None
+        self.stage_seconds: dict[str, float] = {}       # wall time of each stage run
         self.xen_debug = xen_debug
         self.operator = Operator(self.visible_console, self.type_keys)
         self.install_root()
@@ -220,6 +222,7 @@ class Boot:
         for name in STAGE_NAMES[:last + 1]:
             if name in self.passed:
                 continue
+            t0 = time.perf_counter()
             try:
                 getattr(self, f"stage_{name}")()
             except StageFailed:
@@ -232,6 +235,8 @@ class Boot:
                 raise StageFailed(name, "hang", self._hang_why(e)) from e
             except MachineStopped as e:
                 raise StageFailed(name, "crash", str(e), self.visible_console()) from e
+            finally:
+                self.stage_seconds[name] = time.perf_counter() - t0
             self.passed.append(name)
 
     def _hang_why(self, e) -> str:

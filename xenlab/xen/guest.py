@@ -39,13 +39,16 @@ def range_ok(va: int, n: int) -> bool:
     return addr_ok(va) and addr_ok(end)
 
 
+_TRACE = np.zeros((_mmu.WALK_TRACE_ROWS, 2), dtype=np.int64)   # walks here do not trace
+
+
 class GuestMemory:
     """Guest-virtual access for one vCPU (Xen's uaccess on that vCPU's CR3)."""
 
     def __init__(self, xen, vcpu):
         self.xen = xen
         self.vcpu = vcpu
-        self._trace = np.zeros((_mmu.WALK_TRACE_ROWS, 2), dtype=np.int64)
+        self._trace = _TRACE
 
     def translate(self, va: int, write: bool) -> int | None:
         """Machine address of ``va`` for a ring-0 access, or None on a fault."""

@@ -143,8 +143,10 @@ def do_interrupt(xen, v):
 
 
 def _timers(xen, v):
-    from .evtchn import send_guest_virq
     now = xen.system_time_ns
+    if not v.timer_deadline and not v.periodic_period:
+        return
+    from .evtchn import send_guest_virq
     if v.timer_deadline and now >= v.timer_deadline:
         v.timer_deadline = 0
         send_guest_virq(xen, v, abi.VIRQ_TIMER)

@@ -25,6 +25,7 @@ access reaches the port or reads as all ones.
 
 from __future__ import annotations
 
+from ..machine import memory as _mem
 from ..machine import regs as R
 from ..machine.pte import PF_WR, s64
 from . import abi
@@ -174,9 +175,10 @@ def deliver_events(xen, v):
     d = v.domain
     if d.shutdown_reason is not None:
         return
-    if xen.read_vcpu_info(d, v.vcpu_id, "evtchn_upcall_mask"):
-        return
-    if not xen.read_vcpu_info(d, v.vcpu_id, "evtchn_upcall_pending"):
+    # evtchn_upcall_pending and evtchn_upcall_mask: bytes 0 and 1 of vcpu_info
+    # (shared_info is a Xen heap page: RAM, read straight from the pool)
+    pending, mask = xen.memory.read_bytes((d.shared_info_mfn << 12) + 64 * v.vcpu_id, 2)
+    if mask or not pending:
         return
     v.trace.append(("upcall", 0, None, int(v.hw.state[R.RIP]) & _M64))
     create_bounce_frame(xen, v, v.event_addr, TBF_INTERRUPT)
@@ -342,11 +344,29 @@ def _port_out(xen, v, port, n, value):
         xen.machine.ports.write(port, n, value & ((1 << (8 * n)) - 1))
 
 
+def _fetch_cached(xen, v, rip: int):
+    """The instruction bytes at ``rip`` through the vCPU's TLB: the CPU has
+    just fetched that instruction, so its translation is there (the fast
+    path of the emulator; a miss, a page crossing or an MMIO frame -> None)."""
+    tlb = getattr(v.hw.mmu, "tlb", None)
+    off = rip & 0xFFF
+    if tlb is None or off > 4096 - 15:
+        return None
+    vpn = s64(rip) >> 12                              # tags are int64 page numbers
+    i = vpn & (tlb.shape[0] - 1)
+    if tlb[i, 0] != vpn or tlb[i, 2] <= 0:            # T_TAG, T_SLOT
+        return None
+    base = int(tlb[i, 2]) * 4096 + off
+    return xen.memory.arrays[_mem.M_DATA][base:base + 15].tobytes()
+
+
 def emulate_privileged_op(xen, v) -> int:
     st = v.hw.state
     g = GuestMemory(xen, v)
     rip = int(st[R.RIP]) & _M64
-    code = g.read(rip, 15)
+    code = _fetch_cached(xen, v, rip)
+    if code is None:
+        code = g.read(rip, 15)
     if code is None:
         # fetch fault: read what we can
         code = b""

@@ -178,23 +178,24 @@ class I86xen:
         return self._max_ram_page
 
     def mfn_list_array(self, low_first: int = 65536, below: int = 1 << 20):
-        """mfn_list as an array, read through the kernel's mapping: from the top
+        """The top of mfn_list, read through the kernel's mapping from the top
         PFN down in chunks until ``low_first`` entries below MFN ``below`` were
-        seen (dom0's top PFNs hold its lowest machine frames); entries not read
-        are -1."""
+        seen (dom0's top PFNs hold its lowest machine frames).  Returns (array
+        of mfn_list[lo:], lo)."""
         import numpy as np
         n = self.mfn_count
-        out = np.full(n, -1, dtype=np.int64)
+        parts = []
         seen = 0
         hi = n
         while hi > 0 and seen < low_first:
             lo = max(0, hi - 65536)
             raw = self.k.kcpu.read(self.mfn_list + 8 * lo, 8 * (hi - lo))
             part = np.frombuffer(raw, dtype="<i8")
-            out[lo:hi] = part
+            parts.append(part)
             seen += int((part < below).sum())
             hi = lo
-        return out
+        arr = np.concatenate(parts[::-1]) if parts else np.zeros(0, dtype=np.int64)
+        return arr, hi
 
     def exchange_contig(self, npages: int, address_bits: int, log: list) -> list | None:
         """XENMEM_exchange: 2**order free pages (PFN-contiguous) for one

@@ -145,12 +145,11 @@ def populate_io_pool(k, candidates: int = 65536):
     the ones to set aside per pool; those leave the free list."""
     import numpy as np
     pages = k.pages
-    mfn_list = k.plat.mfn_list_array()
-    pfns = np.flatnonzero(pages.free[:len(mfn_list)])
-    pfns = pfns[mfn_list[pfns] >= 0]                  # entries mfn_list_array read
+    part, lo = k.plat.mfn_list_array()
+    pfns = np.flatnonzero(pages.free[lo:lo + len(part)])     # indices into part
     if len(pfns):
-        order = np.argsort(mfn_list[pfns], kind="stable")[:candidates]
-        cand = [(int(mfn_list[p]), int(p)) for p in pfns[order]]
+        order = np.argsort(part[pfns], kind="stable")[:candidates]
+        cand = [(int(part[i]), int(i) + lo) for i in pfns[order]]
     else:
         cand = []
     chosen = k.hooks.call("populate_io_pool", cand) or {}
@@ -159,8 +158,8 @@ def populate_io_pool(k, candidates: int = 65536):
         keep = []
         for pfn in members:
             pfn = int(pfn)
-            if pages.take(pfn):
-                keep.append((int(mfn_list[pfn]), pfn))
+            if lo <= pfn < lo + len(part) and pages.take(pfn):
+                keep.append((int(part[pfn - lo]), pfn))
         pools[name] = sorted(keep)
     k.io_pools = pools
     return pools

@@ -86,23 +86,31 @@ class PageAllocator:
                         lowest: bool = False) -> int:
         """``n`` free pages with consecutive PFNs (the highest such run below
         ``limit``, or the lowest with ``lowest``), aligned to ``align`` pages;
-        returns the first PFN."""
+        returns the first PFN.  Searched a window at a time."""
         hi = self.npages if limit is None else min(self.npages, int(limit))
-        free = self.free[:hi]
         if n <= 0 or hi < n:
             raise OutOfMemory(f"{self.name}: no run of {n} pages below pfn {hi:#x}")
-        # runs: windows of n free frames, via a cumulative count
-        c = np.concatenate([[0], np.cumsum(free, dtype=np.int64)])
-        ok = np.flatnonzero(c[n:] - c[:-n] == n)
-        if align > 1:
-            ok = ok[ok % align == 0]
-        if not len(ok):
-            raise OutOfMemory(f"{self.name}: no run of {n} free pages below pfn {hi:#x}")
-        first = int(ok[0] if lowest else ok[-1])
-        self.free[first:first + n] = False
-        self.allocated += n
-        self.history.append(("alloc", first, n))
-        return first
+        win = max(65536, 4 * n)
+        starts = range(0, hi, win) if lowest else range(max(0, hi - win), -win, -win)
+        for lo in starts:
+            lo = max(0, lo)
+            end = min(hi, lo + win + n - 1)          # windows overlap by n - 1
+            free = self.free[lo:end]
+            if len(free) < n:
+                continue
+            c = np.concatenate([[0], np.cumsum(free, dtype=np.int64)])
+            ok = np.flatnonzero(c[n:] - c[:-n] == n) + lo
+            if align > 1:
+                ok = ok[ok % align == 0]
+            if len(ok):
+                first = int(ok[0] if lowest else ok[-1])
+                self.free[first:first + n] = False
+                self.allocated += n
+                self.history.append(("alloc", first, n))
+                return first
+            if lo == 0 and not lowest:
+                break
+        raise OutOfMemory(f"{self.name}: no run of {n} free pages below pfn {hi:#x}")
 
     def take(self, pfn: int) -> bool:
         """page_numtopp_alloc: claim one particular free page."""
