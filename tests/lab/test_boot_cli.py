@@ -8,12 +8,13 @@ from xenlab.cli import main
 def test_stages_lists_the_stages_and_hooks(capsys):
     assert main(["stages"]) == 0
     out = capsys.readouterr().out
-    for name in ("toolchain", "platforms", "boot_kmdb", "pci_config", "iopl",
-                 "gas_options", "set_io_privilege"):
+    for name in ("toolchain", "platforms", "boot_kmdb", "pci_config", "iopl", "foreign_pfn",
+                 "pte_swbits", "dma", "lowmem", "interrupts", "console", "multiuser",
+                 "dom0_64", "gas_options", "set_io_privilege", "rootnex_reg_pfn",
+                 "psm_route_intr", "dom0_kernel"):
         assert name in out
-    assert "foreign_pfn" not in out
     assert main(["stages", "--all"]) == 0
-    assert "foreign_pfn" in capsys.readouterr().out
+    assert "dom0_64" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("profile", ["qemu-i440fx", "sun-x4200"])
@@ -46,11 +47,18 @@ def test_bad_arguments_are_named(capsys):
     assert "no-such-box" in capsys.readouterr().err
 
 
+def test_boot_to_multiuser_with_every_fix(capsys):
+    assert main(["boot", "--profile", "qemu-i440fx", "--to", "multiuser", "--fix", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "xenlab console login:" in out
+    assert "i86xen (dom0 on Xen): reached stage 'multiuser'" in out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("native", [False, True])
-def test_every_profile_boots_to_iopl_from_the_command_line(native, capsys):
+def test_every_profile_reaches_multiuser_from_the_command_line(native, capsys):
     from xenlab.machine.profile import list_profiles
     for p in list_profiles():
-        args = ["boot", "--profile", p, "--to", "iopl", "--fix", "all", "--quiet"]
+        args = ["boot", "--profile", p, "--to", "multiuser", "--fix", "all", "--quiet"]
         assert main(args + (["--native"] if native else [])) == 0, p
-        assert "reached stage 'iopl'" in capsys.readouterr().out
+        assert "reached stage 'multiuser'" in capsys.readouterr().out

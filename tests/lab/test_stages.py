@@ -8,6 +8,9 @@ from xenlab.lab.stages import stage_index
 from xenlab.lab.stages.iopl import set_io_privilege_boot_cpu_only, set_io_privilege_iopl3
 
 PROFILE = "qemu-i440fx"
+# Xen 3.1 ignores a 32-bit limit on a machine of 4 GiB or less: the lowmem
+# problem needs a bigger one (qemu-i440fx has 1 GiB).
+PROFILE_OF = {"lowmem": "sun-x4200"}
 
 # stage -> (kind, text in the one-line why)
 STORY = {
@@ -16,12 +19,20 @@ STORY = {
     "boot_kmdb": ("hang", "no progress"),
     "pci_config": ("panic", "BAD TRAP: type=e (#pf Page fault)"),
     "iopl": ("panic", "BAD TRAP: type=d (#gp General protection)"),
+    "foreign_pfn": ("attach", "has no machine frame (mfn_list has"),
+    "pte_swbits": ("attach", "DOMID_IO) failed: -22 (-EINVAL)"),
+    "dma": ("attach", "corrupt label - wrong magic number"),
+    "lowmem": ("attach", "XENMEM_exchange(address_bits=32) gave 0 of 1 extents"),
+    "interrupts": ("panic", "vfs_mountroot: cannot mount root path"),
+    "console": ("hang", "nothing reached the console after the console hand-over"),
+    "multiuser": ("maintenance", "Console login service(s) cannot run"),
+    "dom0_64": ("32-bit", "this dom0 is the 32-bit PV kernel"),
 }
 
 
 @pytest.mark.parametrize("name", STAGE_NAMES)
 def test_the_2007_hooks_fail_as_the_story_says(name):
-    r = Stage(name, profile=PROFILE).boot()
+    r = Stage(name, profile=PROFILE_OF.get(name, PROFILE)).boot()
     kind, text = STORY[name]
     assert (r.failed, r.kind) == (name, kind), r.summary()
     assert text in r.why
@@ -145,8 +156,6 @@ def test_snapshot_and_restore():
 def test_names_and_callbacks():
     with pytest.raises(ValueError, match="no stage 'nope'; the stages are: toolchain"):
         Stage("nope")
-    with pytest.raises(ValueError, match="'dma' is not implemented yet"):
-        Stage("dma")
     with pytest.raises(RuntimeError, match="has not been booted"):
         Stage("toolchain").machine
     s = Stage("toolchain", profile=PROFILE)

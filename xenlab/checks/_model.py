@@ -37,3 +37,35 @@ def how_far(stage) -> str:
     if r is None:
         return "the stage was not booted"
     return r.summary()
+
+
+def walk(stage, va: int):
+    """The boot CPU's walk of ``va`` (side-effect free); its ``.ok``,
+    ``.maddr`` and the leaf entry's raw value ``.steps[-1].entry``."""
+    k = boot_of(stage).kernel
+    return k.cpus[0].vcpu.mmu.walk(va)
+
+
+def leaf_entry(stage, va: int) -> int | None:
+    """The raw level-1 (leaf) entry mapping ``va``, or None if unmapped."""
+    w = walk(stage, va)
+    if not w.steps:
+        return None
+    last = w.steps[-1]
+    return int(last.raw) & ((1 << 64) - 1) if w.ok else None
+
+
+def machine_frames(stage, va: int, length: int) -> list[int]:
+    """The machine frame of each page of [va, va+length), through the walk."""
+    out = []
+    first = va & ~0xFFF
+    for p in range(first, va + length, 4096):
+        w = walk(stage, p)
+        if not w.ok:
+            raise RuntimeError(f"{p:#x} is not mapped: {w.fault}")
+        out.append(w.maddr >> 12)
+    return out
+
+
+def passed(stage, name: str) -> bool:
+    return reached(stage, name)

@@ -354,7 +354,13 @@ class Boot:
 
     # -- stage 8: dma ------------------------------------------------------------------
     def stage_dma(self):
-        self.kernel.dma_setup()
+        ctrls = list(getattr(self.machine, "ide", [])) + list(getattr(self.machine, "ahci", []))
+        before = [len(c.transfers) for c in ctrls]
+        try:
+            self.kernel.dma_setup()
+        finally:                        # what the disk controllers moved during the stage
+            self.dma_transfers = [(getattr(c, "bdf", ""), t) for c, n in zip(ctrls, before)
+                                  for t in c.transfers[n:]]
         self._attach_failures("dma")
 
     # -- stage 9: lowmem ---------------------------------------------------------------

@@ -373,7 +373,8 @@ class I86xen:
             hv.stack_switch(self.kernel_ss, kernel_rsp)
             return [rip, self.user_cs, 0x202, rsp, self.user_ss], self.k.sym("native_iret")
         if not getattr(kc, "user_base_set", False):
-            l4 = self.pfn_to_mfn(self.va_to_pfn(int(self.xen_info["pt_base"])))
+            l4 = self.user_root() if getattr(self.k, "hat", None) is not None else \
+                self.pfn_to_mfn(self.va_to_pfn(int(self.xen_info["pt_base"])))
             rc = hv.mmuext_op(abi.MMUEXT_NEW_USER_BASEPTR, l4)
             if rc:
                 self.k.panic(f"MMUEXT_NEW_USER_BASEPTR failed: {rc}")
@@ -382,12 +383,51 @@ class I86xen:
         frame = [0, rip, abi.FLAT_USER_CS | 3, 0x202, rsp, abi.FLAT_USER_SS | 3]
         return frame, self.k.sym("hypercall_page") + 32 * abi.HYPERVISOR_iret
 
+    USER_VA = 0x400000                  # where the probe process lives in its own tables
+
+    def user_root(self) -> int:
+        """A page table of the user process's own (64-bit PV): L4, L3, L2 and L1
+        pages mapping its text (read-only) and stack at USER_VA, filled in
+        while they are ordinary pages, then pinned as an L4 (Xen validates the
+        whole tree); returns the L4's MFN."""
+        if getattr(self, "_user_l4", None) is not None:
+            return self._user_l4
+        k = self.k
+        pfns = k.pages.page_create(4)
+        m4, m3, m2, m1 = (self.pfn_to_mfn(p) for p in pfns)
+        text = self.pfn_to_mfn(self.va_to_pfn(k.sym("user_text")))
+        stack = self.pfn_to_mfn(self.va_to_pfn(k.sym("user_stack")))
+        P, RW, US = PTE_P, PTE_RW, 0x4
+        v = self.USER_VA
+        contents = {m4: {(v >> 39) & 511: (m3 << 12) | P | RW | US},
+                    m3: {(v >> 30) & 511: (m2 << 12) | P | RW | US},
+                    m2: {(v >> 21) & 511: (m1 << 12) | P | RW | US},
+                    m1: {(v >> 12) & 511: (text << 12) | P | US | PTE_A,
+                         ((v >> 12) & 511) + 1: (stack << 12) | P | RW | US | PTE_A | PTE_D}}
+        for mfn, entries in contents.items():
+            page = bytearray(PAGE)
+            for idx, val in entries.items():
+                page[8 * idx:8 * idx + 8] = val.to_bytes(8, "little")
+            rc = self.hv.update_va_mapping(self.scratch_va, (mfn << 12) | P | RW | PTE_A | PTE_D,
+                                           abi.UVMF_INVLPG)
+            if rc:
+                k.panic(f"user page table: cannot map mfn {mfn:#x}: {rc}")
+            k.kcpu.write(self.scratch_va, bytes(page))
+            self.hv.update_va_mapping(self.scratch_va, 0, abi.UVMF_INVLPG)
+        rc = self.hv.mmuext_op(abi.MMUEXT_PIN_L4_TABLE, m4)
+        if rc:
+            k.panic(f"MMUEXT_PIN_L4_TABLE of the user page table failed: {rc}")
+        self._user_l4 = m4
+        return m4
+
     def user_addresses(self) -> tuple[int, int]:
         """Where the probe process's text and stack are.  64-bit PV: every page
         is user-accessible (Xen adds _PAGE_USER), so the kernel's own mapping
         serves.  32-bit PV: the kernel's pages are supervisor-only; the two
         pages get user mappings of their own (U/S set by the kernel)."""
         sym = self.k.sym
+        if self.ring == 3 and getattr(self.k, "hat", None) is not None:
+            return self.USER_VA, self.USER_VA + 2 * PAGE
         if self.ring == 1 and not getattr(self, "user_mapped", False):
             for va, rw in ((sym("user_text"), False), (sym("user_stack"), True)):
                 mfn = self.pfn_to_mfn(self.va_to_pfn(va))

@@ -113,14 +113,11 @@ class Hat:
             pte |= PT_USER
         if not execute:
             pte |= PT_NX
-        soft = 0
-        if foreign:
-            soft |= sw["foreign"] | sw["noconsist"]
-        else:
-            if noconsist:
-                soft |= sw["noconsist"]
-            if nosync:
-                soft |= sw["nosync"]
+        # one mark per mapping, the strongest that applies: foreign (which
+        # implies the others), else noconsist, else nosync (illumos: "the
+        # attributes are inclusive as the values increase")
+        soft = sw["foreign"] if foreign else sw["noconsist"] if noconsist else \
+            sw["nosync"] if nosync else 0
         pte |= soft
         return pte | self.plat.hat_pte_extra(user), foreign
 
@@ -203,8 +200,10 @@ class Hat:
 
     def memload_many(self, va: int, pfns: list[int], *, nosync: bool = False,
                      writable: bool = True):
-        """hat_memload_array: kernel memory (HAT_LOAD_NOCONSIST)."""
-        self._load(va, pfns, "dma" if nosync else "kmem", writable=writable, nosync=nosync)
+        """hat_memload_array: kernel memory (HAT_LOAD_NOCONSIST), or DMA memory
+        (HAT_NOSYNC: its REF/MOD bits mean nothing to the page_t)."""
+        self._load(va, pfns, "dma" if nosync else "kmem", writable=writable, nosync=nosync,
+                   noconsist=not nosync)
 
     def devload(self, va: int, pfn: int, npages: int = 1, *, nocache: bool = True):
         """hat_devload: device registers (uncached).  ``pfn`` may be foreign."""

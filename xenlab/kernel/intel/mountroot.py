@@ -116,6 +116,11 @@ class Mountroot:
             claimed |= bool(isr())
         if not claimed:
             rec.spurious += 1
+            if rec.spurious == STORM:
+                rec.disabled = True
+                self.cmn_err(2, f"{rec.spec.name}: interrupt storm: {STORM} interrupts no "
+                                f"driver claimed on {rec.arrival[0]} {rec.arrival[1]:#x}; "
+                                f"disabling it")
 
     def native_intr(self):
         """An interrupt through the IDT (i86pc): find the vector in the local
@@ -144,8 +149,8 @@ class Mountroot:
                 if rec is not None:
                     self._dispatch(rec)
                 pirq = self.plat.port_pirq.get(port)
-                if pirq is not None:
-                    self.plat.pirq_eoi(pirq)
+                if pirq is not None and not (rec is not None and rec.disabled):
+                    self.plat.pirq_eoi(pirq)        # a disabled storm stays masked at Xen
 
     def wait_for(self, cond, budget: int, what: str = "") -> bool:
         """Let interrupts in and idle until ``cond()`` holds or ``budget``

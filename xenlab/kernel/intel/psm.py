@@ -70,6 +70,7 @@ class IntrRecord:
     count: int = 0
     spurious: int = 0
     gsi: int | None = None
+    disabled: bool = False
 
 
 class Psm:

@@ -55,10 +55,10 @@ def pte_is_foreign_fixed(pte):
 def pte_software_bits():
     """How the HAT encodes its marks in PTE bits 9-11 (``PT_SOFTWARE``, 0xe00).
 
-    Return ``{"nosync": ..., "noconsist": ..., "foreign": ...}``.  The HAT ORs
-    ``foreign | noconsist`` into device (foreign) mappings, ``noconsist`` into
-    kernel memory, ``noconsist | nosync`` into DMA memory.  2007 default: one
-    bit each, 0x200, 0x400, 0x800.
+    Return ``{"nosync": ..., "noconsist": ..., "foreign": ...}``.  A mapping
+    carries one of them: ``foreign`` on device (foreign) mappings,
+    ``noconsist`` on kernel memory, ``nosync`` on DMA memory.  2007 default:
+    one bit each, 0x200, 0x400, 0x800.
     """
     return {"nosync": 0x200, "noconsist": 0x400, "foreign": PT_FOREIGN_2007}
 
