@@ -90,7 +90,8 @@ def native_kernel(profile="qemu-i440fx", memory="1G", hooks=None, cmdline="-kd -
     mem.write_bytes(KERNEL_PADDR, u.image)
     mod = (KERNEL_PADDR + len(u.image) + 0xFFF) & ~0xFFF
     mem.write_bytes(mod, arch)
-    write_mbi(mem, 0x8000, cmdline=f"unix {cmdline}", modules=[(mod, mod + len(arch), "archive")])
+    write_mbi(mem, 0x8000, cmdline=f"unix {cmdline}", modules=[(mod, mod + len(arch), "archive")],
+              mmap=[(e.base, e.length, e.type) for e in sorted(m.e820)])
     v = m.vcpus[0]
     v.set("rax", MB_MAGIC)
     dboot(v, u, 0x8000)

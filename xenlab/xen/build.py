@@ -328,7 +328,9 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
         start = (va >> 12) & 511
         last = min(npages, k + 512 - start)
         mf = va_to_mfn(lay.v_start) + np.arange(k, last, dtype=np.int64)
-        tables[l1][start:start + (last - k)] = ((mf << 12) | abi.L1_PROT).astype(np.uint64)
+        # x86_64 L1_PROT includes _PAGE_USER; the compat (ring-1) one does not
+        l1_prot = abi.L1_PROT & ~abi._PAGE_USER if pv32 else abi.L1_PROT
+        tables[l1][start:start + (last - k)] = ((mf << 12) | l1_prot).astype(np.uint64)
         k = last
     used_pt = pt_next[0] - va_to_mfn(lay.vpt_start)
     if used_pt > lay.nr_pt_pages:
