@@ -120,8 +120,7 @@ def shift(st, sub, szc, a, count):
                 cf = out
             else:
                 out = r & 1
-                r = ((r >> 1) & (m >> 1)) | (sign if cf else 0)
-                r &= m
+                r = ((r >> 1) & (m & ~sign)) | (sign if cf else 0)
                 cf = out
         if sub == 2:
             of = (1 if (r & sign) != 0 else 0) ^ cf
@@ -164,7 +163,7 @@ def shxd(st, right, szc, a, b, count):
     if szc == 1 and c > 16:            # undefined: model as a shift of the 32-bit pair
         c = c & 15 if (c & 15) != 0 else 16
     if not right:
-        r = ((a << c) | ((b >> (bits - c)) if c < bits else b)) & m
+        r = ((a << c) | (((b >> (bits - c)) & ((np.int64(1) << c) - 1)) if c < bits else b)) & m
         cf = (a >> (bits - c)) & 1
     else:
         lo = (a >> c) & ((np.int64(1) << (bits - c)) - 1) if c < bits else np.int64(0)
