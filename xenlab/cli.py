@@ -18,6 +18,7 @@ COMMANDS = {
     "bench": ("xenlab.bench.cli", "measure the emulator against a peer (table or --json)"),
     "as": ("xenlab.asm.cli", "assemble AT&T x86-64 source (the CPU's subset) to a flat image"),
     "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
+    "kmdb": ("xenlab.kmdb.cli", "boot to a stage and debug it with an mdb-style kmdb"),
 }
 
 
