@@ -190,6 +190,8 @@ class _Parser:
             if self.s.startswith(op, self.i):
                 if op == "|" and self.s.startswith("||", self.i):
                     return None
+                if op == "|" and self.s[self.i + 1:].lstrip().startswith(("::", "$", ":")):
+                    raise MdbError("pipelines (|) are not supported; use one command at a time")
                 if op == "&" and self.s.startswith("&&", self.i):
                     return None
                 self.i += len(op)

@@ -99,7 +99,8 @@ class Symbols:
         if hit is None:
             return f"{addr:x}" if plain_hex else f"{addr:#x}"
         name, off = hit
-        return name + (f"+{off:#x}" if off else "")
+        # mdb writes small offsets as a digit and the rest in hex: +8, +0xc, +0x10
+        return name + ("" if not off else f"+{off}" if off < 10 else f"+{off:#x}")
 
 
 # ---------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class Target:
     def walk(self, va: int, cpu: int = 0, cr3: int | None = None) -> Translation:
         """Walk ``va`` through the page tables ``cr3`` (default: the vCPU's)."""
         va = u64(va)
-        st = self.hw(cpu).state
+        st = self.hw(self.address_space(cpu)).state
         t = Translation(va)
         if not int(st[R.CR0]) & R.CR0_PG:
             t.paging, t.ma = False, va
@@ -343,6 +344,16 @@ class Target:
             table = raw & ADDR_MASK
         t.ma = table | (va & 0xFFF)
         return t
+
+    def address_space(self, cpu: int) -> int:
+        """The CPU whose page tables a read on ``cpu`` uses: its own, or the boot
+        CPU's while ``cpu`` has none yet (not started)."""
+        if cpu == 0:
+            return 0
+        st = self.hw(cpu).state
+        if int(st[R.CR0]) & R.CR0_PG and int(st[R.CR3]):
+            return cpu
+        return 0
 
     def translate(self, va: int, cpu: int = 0, n: int = 1) -> int:
         t = self.walk(va, cpu)
@@ -379,10 +390,11 @@ class Target:
         return bytes(u.image[off:off + n])
 
     # -- Xen views (i86xen) -------------------------------------------------------------
-    def need_xen(self, what: str):
+    def need_xen(self, what: str, frames: bool = False):
         if not self.pv:
-            raise MdbError(f"{what}: this kernel is i86pc on bare metal: there is no "
-                           "hypervisor, and a physical frame is the machine frame")
+            why = (": a physical frame is the machine frame" if frames else
+                   ": there is no hypervisor")
+            raise MdbError(f"{what}: this kernel is i86pc on bare metal{why}")
 
     def start_info_va(self, cpu: int = 0) -> int:
         """``start_info``'s address: the pointer ``_start`` saved in ``boot_info``."""
@@ -410,7 +422,7 @@ class Target:
 
     def mfn_to_pfn(self, mfn: int, cpu: int = 0) -> int:
         from ..xen import abi
-        self.need_xen("machine_to_phys_mapping")
+        self.need_xen("machine_to_phys_mapping", frames=True)
         va = abi.MACH2PHYS_VIRT_START + 8 * mfn
         if mfn < 0 or va >= abi.MACH2PHYS_VIRT_END:
             raise MdbError(f"mfn {mfn:#x} is beyond the M2P table")

@@ -26,13 +26,16 @@ def _addr_arg(k, cmd, what: str) -> int:
 
 
 def _m2p(k, mfn: int):
-    """The M2P's pfn for ``mfn`` (under Xen), or None when there is none to give."""
+    """The pfn of machine frame ``mfn`` (under Xen: the M2P entry, if the kernel's
+    mfn_list maps that pfn back to ``mfn``), or None: the frame is not this
+    domain's (Xen's own, another domain's, a device's)."""
     if not k.target.pv:
         return mfn
     try:
-        return k.target.mfn_to_pfn(mfn, k.cpu)
+        pfn = k.target.mfn_to_pfn(mfn, k.cpu)
     except MdbError:
         return None
+    return pfn if _p2m_consistent(k, pfn, mfn) else None
 
 
 def pte_words(raw: int, level: int = 1, pv: bool = False) -> list[str]:
@@ -75,7 +78,7 @@ def vtop(k, cmd):
     t = k.target
     pv = t.pv
     tr = t.walk(va, cpu)
-    regs = t.regs(cpu)
+    regs = t.regs(t.address_space(cpu))
     lines = [f"virtual {va:x}: %cr3 = {regs['cr3']:#x}"]
     levels = []
     for lv in tr.levels:
@@ -106,7 +109,7 @@ def vtop(k, cmd):
     elif pv:
         pfn = _m2p(k, mfn)
         data["pfn"] = pfn
-        pfn_s = f"pfn {pfn:x}" if pfn is not None else "no pfn (a foreign or I/O frame)"
+        pfn_s = f"pfn {pfn:x}" if pfn is not None else "no pfn (not this domain's frame)"
         lines.append(f"virtual {va:x} mapped to {pfn_s}, mfn {mfn:x}, machine address "
                      f"{ma:x}{size}")
     else:
@@ -151,7 +154,7 @@ def pte(k, cmd):
 
 def _p2m_consistent(k, pfn: int, mfn: int) -> bool:
     try:
-        return k.target.pfn_to_mfn(pfn, k.cpu) == mfn
+        return 0 <= pfn and k.target.pfn_to_mfn(pfn, k.cpu) == mfn
     except MdbError:
         return False
 
@@ -163,7 +166,7 @@ handed over; start_info names its address and length), through the guest's
 page tables.  i86xen only.""")
 def pfntomfn(k, cmd):
     pfn = _addr_arg(k, cmd, "::pfntomfn")
-    k.target.need_xen("::pfntomfn")
+    k.target.need_xen("::pfntomfn", frames=True)
     mfn = k.target.pfn_to_mfn(pfn, k.cpu)
     return f"{mfn:x}\n", {"pfn": pfn, "mfn": mfn}
 
@@ -177,7 +180,7 @@ registers, another domain's page) has no pfn.  i86xen only.""")
 def mfntopfn(k, cmd):
     mfn = _addr_arg(k, cmd, "::mfntopfn")
     t = k.target
-    t.need_xen("::mfntopfn")
+    t.need_xen("::mfntopfn", frames=True)
     pfn = t.mfn_to_pfn(mfn, k.cpu)
     _va, n = t.mfn_list(k.cpu)
     data = {"mfn": mfn, "pfn": pfn, "m2p": pfn}
