@@ -306,7 +306,7 @@ class Boot:
         h = hashlib.sha256(self.machine.state_hash().encode())
         x = self.xen
         if x is not None:
-            for a in x.frametable.arrays():
+            for a in (x.frametable.owner, x.frametable.count, x.frametable.type):
                 h.update(a.tobytes())
             h.update(x.console.encode())
             h.update(bytes(x.conring))

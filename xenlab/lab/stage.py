@@ -25,6 +25,9 @@ from .boot import Boot, StageFailed
 from .hooks import SPECS, Hooks
 from .stages import STAGE_NAMES, stage_index
 
+# Set by xenlab.checks on import: (stage, hidden) -> list of CheckResult.
+CHECK_RUNNER = None
+
 
 @dataclass
 class BootResult:
@@ -66,6 +69,8 @@ class Stage:
     def __init__(self, name: str, profile: str = "sun-x4200", memory=None, seed: int = 0,
                  native: bool = False):
         stage_index(name)
+        from ..machine.profile import load_profile
+        load_profile(profile)                 # a bad name fails here, listing the profiles
         self.name = name
         self.profile = profile
         self.memory = memory
@@ -165,18 +170,32 @@ class Stage:
             cache = getattr(v, "cache", None)
             if cache is not None:
                 memo[id(cache)] = cache
+            # views bound to their vCPU (register names, breakpoint and intercept
+            # sets that resync the vCPU's arrays): shared by the copy, rebuilt after it
+            for attr in ("regs", "_breakpoints", "_intercept"):
+                if hasattr(v, attr):
+                    memo[id(getattr(v, attr))] = getattr(v, attr)
         return memo
+
+    def _copy(self, b: Boot) -> Boot:
+        new = copy.deepcopy(b, self._memo(b))
+        for old, v in zip(b.machine.vcpus, new.machine.vcpus):
+            if hasattr(v, "regs"):
+                v.regs = type(v.regs)(v)
+                v.breakpoints = set(old.breakpoints)
+                v.intercept = set(old.intercept)
+        return new
 
     def snapshot(self):
         """The whole model as it is now (machine memory, devices, CPUs, Xen, kernel)."""
         b = self._need()
-        return (copy.deepcopy(b, self._memo(b)), b.machine.memory.snapshot(),
+        return (self._copy(b), b.machine.memory.snapshot(),
                 copy.copy(self.result))
 
     def restore(self, snap):
         """Put the model back as :meth:`snapshot` found it (repeatable)."""
         state, mem_snap, result = snap
-        b = copy.deepcopy(state, self._memo(state))
+        b = self._copy(state)
         b.machine.memory.restore(mem_snap)
         for v in b.machine.vcpus:
             if hasattr(v, "mmu"):
@@ -187,11 +206,16 @@ class Stage:
 
     # -- checks -------------------------------------------------------------------------------
     def check(self, *, hidden: bool = False):
-        """Run this stage's check cards (``xenlab.checks``) against the model."""
-        from .. import checks                       # presentation layer, loaded on demand
-        from ..checks import stages as _registered  # noqa: F401
-        return [checks.run(c.name, self) for c in checks.checks_for(self.name)
-                if hidden or not c.hidden]
+        """Run this stage's check cards against the model.
+
+        The cards live in the presentation layer (``xenlab.checks``), which
+        registers its runner in :data:`CHECK_RUNNER` when imported; the lab
+        layer never imports upwards.
+        """
+        if CHECK_RUNNER is None:
+            raise RuntimeError("check cards live in xenlab.checks: `import xenlab.checks` "
+                               "first (the lab notebooks' setup cell does)")
+        return CHECK_RUNNER(self, hidden)
 
     def __repr__(self):
         state = self.result.summary() if self.result else "not booted"

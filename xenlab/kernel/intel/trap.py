@@ -79,11 +79,13 @@ def showregs(frame, addr: int, cr0: int | None, cr2: int | None, cr3: int | None
     return "\n".join(lines) + "\n"
 
 
-def stack_names(unix, pc: int, rp: int) -> str:
-    """A kernel stack as illumos prints it: the faulting machine code, then the
-    kernel functions (Python frames of xenlab.kernel) that led there."""
+def stack_names(unix, pc: int, rp: int, returns=()) -> str:
+    """A kernel stack as illumos prints it: the faulting machine code and the
+    return addresses above it, then the kernel functions (Python frames of
+    xenlab.kernel) that led there."""
     lines = [f"{rp:016x} {unix.name(pc)} ()"]
-    seen = set()
+    lines += [f"{rp:016x} {unix.name(a)} ()" for a in returns]
+    seen = {"trap", "panic", "call", "hypercall", "start", "boot", "run"}
     for fi in inspect.stack()[1:]:
         mod = fi.frame.f_globals.get("__name__", "")
         if not mod.startswith("xenlab.kernel.") or mod.endswith((".kcpu", ".trap", ".cmn_err")):

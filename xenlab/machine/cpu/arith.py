@@ -108,7 +108,7 @@ def shift(st, sub, szc, a, count):
             of = (1 if (r & sign) != 0 else 0) ^ cf
         else:
             cf = 1 if (r & sign) != 0 else 0
-            of = cf ^ (1 if (r & (sign >> 1) & m) != 0 else 0)
+            of = cf ^ ((r >> (bits - 2)) & 1)
         nf = (f & ~np.int64(R.FLAG_CF | R.FLAG_OF)) | cf | (of << 11)
     elif sub == 2 or sub == 3:         # RCL / RCR through CF
         k = c % (bits + 1) if szc < 2 else c
@@ -125,7 +125,7 @@ def shift(st, sub, szc, a, count):
         if sub == 2:
             of = (1 if (r & sign) != 0 else 0) ^ cf
         else:
-            of = (1 if (r & sign) != 0 else 0) ^ (1 if (r & (sign >> 1) & m) != 0 else 0)
+            of = (1 if (r & sign) != 0 else 0) ^ ((r >> (bits - 2)) & 1)
         nf = (f & ~np.int64(R.FLAG_CF | R.FLAG_OF)) | cf | (of << 11)
     else:
         if sub == 4 or sub == 6:       # SHL / SAL
