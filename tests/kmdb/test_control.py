@@ -1,12 +1,8 @@
 """``:c``, ``:s`` and breakpoints over a live boot, checked against the vCPU
 state, the kernel's own progress, and a boot run straight through."""
 
-import threading
-
 import capstone
 import pytest
-
-from xenlab.kmdb import Kmdb
 
 from .conftest import REFERENCE_UP_TO_IOPL, booted
 from .oracle import hw, sym, vread
@@ -18,9 +14,9 @@ def _insn_len(stage, addr):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_breakpoint_stops_the_boot_inside_a_stage(native):
+def test_breakpoint_stops_the_boot_inside_a_stage(native, kmdb_of):
     st, _ = booted("pci_config", native=native)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     assert k.run("::bp pci_mech1_getl") == ""
     r = k.cmd(":c")                      # iopl: pci_check scans bus 0 through mechanism #1
     assert r.data["kind"] == "breakpoint"
@@ -41,9 +37,9 @@ def test_breakpoint_stops_the_boot_inside_a_stage(native):
     assert k.cmd("$b").data[0]["hits"] == 2
 
 
-def test_step_executes_one_instruction():
+def test_step_executes_one_instruction(kmdb_of):
     st, _ = booted("pci_config", native=True)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     k.run("::bp pci_mech1_getl")
     k.run(":c")
     v = hw(st)
@@ -62,18 +58,18 @@ def test_step_executes_one_instruction():
     assert "kmdb: target stopped at:" in k.run(":s")
 
 
-def test_step_at_a_stage_boundary_stops_at_the_first_instruction():
+def test_step_at_a_stage_boundary_stops_at_the_first_instruction(kmdb_of):
     st, _ = booted("pci_config", native=True)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     r = k.cmd(":s")
     assert r.data["kind"] == "step"
     assert hw(st).get("rip") == sym(st, "pci_probe_bus")      # pci_check's first stub call
     assert "pci_probe_bus:" in r.text
 
 
-def test_delete_and_continue_to_the_end_of_the_stage():
+def test_delete_and_continue_to_the_end_of_the_stage(kmdb_of):
     st, _ = booted("pci_config", native=True)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     k.run("::bp pci_mech1_getl; pci_mech1_addr:b")
     assert [b["desc"] for b in k.cmd("$b").data] == ["pci_mech1_getl", "pci_mech1_addr"]
     k.run(":c")
@@ -90,13 +86,13 @@ def test_delete_and_continue_to_the_end_of_the_stage():
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_a_boot_continued_under_the_debugger_is_identical(native):
+def test_a_boot_continued_under_the_debugger_is_identical(native, kmdb_of):
     """Stopping at breakpoints, stepping and reading memory change nothing: the
     state hash equals that of a boot run straight to the same stage."""
     straight, res = booted("iopl", native=native)
     assert res.ok
     st, _ = booted("boot_kmdb", native=native)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     k.run("::bp pci_mech1_getl")
     for _ in range(8):                  # pci_config, then into iopl's scan
         k.run(":c; $r; $c; ::msgbuf; <rip::vtop")
@@ -107,11 +103,11 @@ def test_a_boot_continued_under_the_debugger_is_identical(native):
     assert st.console == straight.console
 
 
-def test_the_kernels_own_kmdb_prompt_stops_the_boot():
+def test_the_kernels_own_kmdb_prompt_stops_the_boot(kmdb_of):
     """boot -kd: the kernel prints kmdb's [0]> and waits; under the debugger that
     is where the boot stops, and :c is what the developer typed."""
     st, _ = booted("platforms")
-    k = Kmdb(st)
+    k = kmdb_of(st)
     r = k.cmd(":c")
     assert r.data["kind"] == "kmdb"
     assert st.console.rstrip().endswith("[0]>")
@@ -122,9 +118,9 @@ def test_the_kernels_own_kmdb_prompt_stops_the_boot():
     assert "[0]> :c" in st.console
 
 
-def test_continuing_into_a_failing_stage_reports_the_panic():
+def test_continuing_into_a_failing_stage_reports_the_panic(kmdb_of):
     st, _ = booted("boot_kmdb", fix=["toolchain", "platforms", "boot_kmdb"])
-    k = Kmdb(st)
+    k = kmdb_of(st)
     r = k.cmd(":c")
     assert r.data["kind"] == "failed" and r.data["stage"] == "pci_config"
     assert "BAD TRAP: type=e (#pf Page fault)" in r.text
@@ -137,9 +133,9 @@ def test_continuing_into_a_failing_stage_reports_the_panic():
     assert "stopped in stage 'pci_config'" in k.run("::status")
 
 
-def test_booting_again_lets_go_of_a_paused_boot():
+def test_booting_again_lets_go_of_a_paused_boot(kmdb_of):
     st, _ = booted("pci_config", native=True)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     k.run("::bp pci_mech1_getl")
     k.run(":c")
     worker = k.control.thread
@@ -150,38 +146,45 @@ def test_booting_again_lets_go_of_a_paused_boot():
     assert [b["desc"] for b in r.data] == ["pci_mech1_getl"]      # breakpoints stay
     assert k.cmd(":c").data["kind"] == "breakpoint"
     assert hw(st).get("rip") == sym(st, "pci_mech1_getl")
+    worker = k.control.thread
     k.close()
-    assert not any(t.name == "kmdb-boot" and t.is_alive() for t in threading.enumerate())
+    assert not worker.is_alive() and k.control.thread is None
 
 
-def test_snapshot_of_a_boot_the_debugger_armed():
+def test_snapshot_of_a_boot_the_debugger_armed(kmdb_of):
     st, _ = booted("pci_config", native=True)
-    k = Kmdb(st)
+    k = kmdb_of(st)
     k.run("::bp pci_mech1_getl")
     snap = st.snapshot()
     st.restore(snap)
     assert k.cmd(":c").data["kind"] == "breakpoint"       # follows the restored boot
-    k.close()
 
 
-def test_a_kernel_target_runs_its_vcpu():
+def test_a_kernel_target_runs_its_vcpu(kmdb_of):
     """Kmdb(kcpu): no boot behind it; :s and :c run that vCPU through its runner."""
     st, _ = booted("pci_config", native=True)
     kc = st.kernel.kcpu
     kc.set_reg("rip", sym(st, "kdelay"))
     kc.set_reg("rdi", 3)
-    k = Kmdb(kc)
+    rsp = kc.reg("rsp") - 8                          # as KCpu.call would: return to Python
+    kc.write64(rsp, sym(st, "kpy_return"))
+    kc.set_reg("rsp", rsp)
+    k = kmdb_of(kc)
     r = k.cmd(":s")
     assert r.data["kind"] == "step" and kc.reg("rip") == sym(st, "kdelay") + 3
-    k.run("::bp kdelay+0xb")             # the ret
+    ret = k.cmd("kdelay::dis").data[-1]
+    assert ret["mnemonic"].startswith("ret")
+    k.run(f"::bp {ret['addr']:#x}")
     r = k.cmd(":c")
-    assert r.data["kind"] == "breakpoint" and kc.reg("rip") == sym(st, "kdelay") + 0xB
-    assert kc.reg("rcx") == 0
+    assert r.data["kind"] == "breakpoint" and kc.reg("rip") == ret["addr"]
+    assert kc.reg("rcx") == 0                        # the loop ran down
+    r = k.cmd(":c")                                  # ret to kpy_return: a kernel stop
+    assert r.data["kind"] == "stopped" and kc.reg("rip") == sym(st, "kpy_return")
 
 
-def test_iopl_failure_of_2007_under_the_debugger_shows_the_trapping_out(gp_stage):
+def test_iopl_failure_of_2007_under_the_debugger_shows_the_trapping_out(gp_stage, kmdb_of):
     """The lesson of stage iopl, as a developer would find it with kmdb."""
-    k = Kmdb(gp_stage)
+    k = kmdb_of(gp_stage)
     text = k.run("::status; $c; ::dis -n 1 <rip")
     assert "#gp General protection" in text
     assert "pci_mech1_addr+0x23()" in text and "outl   %eax,%dx" in text
