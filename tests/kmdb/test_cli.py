@@ -66,3 +66,13 @@ def test_interactive_session_through_stdin():
     assert "kmdb: stage 'pci_config' passed" in out
     assert out.rstrip().endswith("[0]> $q")
     assert "Traceback" not in out + p.stderr
+
+
+def test_the_cli_module_is_light_to_import():
+    """`xenlab --help` imports every subcommand's module: kmdb's must not load
+    the debugger or numba."""
+    code = ("import sys, xenlab.kmdb.cli; "
+            "print('xenlab.kmdb.session' in sys.modules, 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True).stdout
+    assert out.split() == ["False", "False"]
