@@ -157,3 +157,26 @@ def test_dis_defaults_to_where_the_target_stopped(gp_stage):
     trap = gp_stage.kernel.panicked.trap
     cur = [x for x in r.data if x["current"]]
     assert len(cur) == 1 and cur[0]["addr"] == trap.rip and cur[0]["mnemonic"] == "outl"
+
+
+def test_a_panic_on_the_second_cpu_is_where_kmdb_starts():
+    """The story's 'slightly wrong' fix: IOPL asked for on the boot CPU only; Xen
+    keeps it per vCPU, so CPU 1's first OUTL traps.  kmdb comes up on CPU 1."""
+    from xenlab.kmdb import Kmdb
+    from xenlab.lab.stages.iopl import set_io_privilege_boot_cpu_only
+
+    from xenlab.lab import Stage
+
+    from .conftest import REFERENCE_UP_TO_IOPL
+    st = Stage("iopl").fix(REFERENCE_UP_TO_IOPL)
+    st.hooks.set_io_privilege = set_io_privilege_boot_cpu_only
+    res = st.boot()
+    assert res.failed == "iopl" and "panic[cpu1]" in res.panic
+    k = Kmdb(st)
+    assert k.prompt == "[1]> "
+    trap = st.kernel.panicked.trap
+    assert k.cmd("$r").data["rip"] == trap.rip
+    names = [ln.split("+")[0].rstrip("()") for ln in k.run("$c").splitlines()]
+    assert names[:2] == ["pci_mech1_addr", "pci_mech1_getl"]
+    assert k.cmd("::cpuregs -c 0").data["rip"] == sym(st, "kpy_return")
+    assert k.cmd("0::switch; $r").data["source"] == "vcpu"     # CPU 0 did not trap
