@@ -18,6 +18,8 @@ COMMANDS = {
     "bench": ("xenlab.bench.cli", "measure the emulator against a peer (table or --json)"),
     "as": ("xenlab.asm.cli", "assemble AT&T x86-64 source (the CPU's subset) to a flat image"),
     "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
+    "assign": ("xenlab.grading.cli_assign", "write each student's copy of the labs (their variant)"),
+    "grade": ("xenlab.grading.cli_grade", "re-run submissions and grade them from the model"),
 }
 
 

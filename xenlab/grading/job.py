@@ -62,29 +62,36 @@ def student_cells(submission, lab) -> list[dict]:
     return out
 
 
-def run_sandbox(sjob: dict, limit: float, env=None) -> tuple[list[dict], str]:
-    """Run :mod:`.sandbox` with a time limit; return its events and how it ended."""
-    from ..tools.nbrun import kernel_env
-    with tempfile.TemporaryDirectory(prefix="xenlab-sandbox-") as tmp:
-        jp, ep = os.path.join(tmp, "job.json"), os.path.join(tmp, "events.jsonl")
+class Sandbox:
+    """:mod:`.sandbox` running in its own process; :meth:`wait` gives its events."""
+
+    def __init__(self, sjob: dict, limit: float, env=None):
+        from ..tools.nbrun import kernel_env
+        self.tmp = tempfile.TemporaryDirectory(prefix="xenlab-sandbox-")
+        tmp = self.tmp.name
+        jp, self.ep = os.path.join(tmp, "job.json"), os.path.join(tmp, "events.jsonl")
         with open(jp, "w", encoding="utf-8") as f:
             json.dump(sjob, f)
         e = kernel_env(env)
         e.pop("XENLAB_COURSE_SECRET", None)
         e["MPLBACKEND"] = "Agg"
-        p = subprocess.Popen([sys.executable, "-m", "xenlab.grading.sandbox", jp, ep], cwd=tmp,
-                             env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
-        how = "ok"
+        self.limit, self.deadline = limit, time.monotonic() + limit
+        self.p = subprocess.Popen([sys.executable, "-m", "xenlab.grading.sandbox", jp, self.ep],
+                                  cwd=tmp, env=e, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, start_new_session=True)
+
+    def wait(self) -> tuple[list[dict], str]:
+        p, how = self.p, "ok"
         try:
-            _, err = p.communicate(timeout=limit)
+            _, err = p.communicate(timeout=max(0.1, self.deadline - time.monotonic()))
             if p.returncode:
                 how = f"crashed: the grading process exited with {p.returncode}: " \
                       f"{err.decode(errors='replace')[-300:]}"
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.communicate()
-            how = f"timeout: the hooks and checks ran past the {limit:g} s limit"
+            how = f"timeout: the hooks and checks ran past the {self.limit:g} s limit"
+        ep = self.ep
         events = []
         if os.path.exists(ep):
             with open(ep, encoding="utf-8") as f:
@@ -95,6 +102,7 @@ def run_sandbox(sjob: dict, limit: float, env=None) -> tuple[list[dict], str]:
                         pass
         if how == "ok" and not any(ev["event"] == "done" for ev in events):
             how = "crashed: the grading process stopped without finishing"
+        self.tmp.cleanup()
         return events, how
 
 
@@ -111,21 +119,31 @@ def grade_submission(job: dict) -> dict:
     release = release_notebook(lab, student, seed)
     trusted = release_notebook(lab, student, seed, hidden=False)
     sub = job.get("submission")
-    if sub is None:
-        return _rows(out, lab, [], {}, None, flags, f"missing: {job.get('error', 'no notebook')}")
-    flags += compare_locked(sub, release, student=student, seed=seed, lab=lab.name)
-
-    cells = student_cells(sub, lab)
+    cells = student_cells(sub, lab) if sub is not None else []
     trusted_by_id = {grade_id(c): c for c in trusted["cells"] if c.get("cell_type") == "code"}
     setup = next(c for c in lab.cells if c.role == "setup")
-    sjob = {"lab": lab.name, "seed": seed,
+    sjob = {"lab": lab.name, "seed": seed, "catalog_only": sub is None,
             "setup": source(trusted_by_id[setup.grade_id]),
             "stage_expr": lab.stage_expr, "hooks": lab.hooks, "student_cells": cells,
             "check_cells": [{"grade_id": c.grade_id, "source": source(trusted_by_id[c.grade_id]),
                              "checks": c.checks} for c in lab.check_cells],
             "locked_sources": [source(trusted_by_id[c.grade_id]) for c in lab.cells
                                if c.role in LOCKED_ROLES]}
-    events, how = run_sandbox(sjob, limit, job.get("env"))
+    sandbox = Sandbox(sjob, limit, job.get("env"))
+    rerun = None
+    if sub is not None:
+        flags += compare_locked(sub, release, student=student, seed=seed, lab=lab.name)
+        if job.get("rerun", True):      # runs while the sandbox grades the model
+            from .rerun import Rerun, build, execute
+            try:
+                rerun = execute(build(sub, trusted, seed), limit=limit, env=job.get("env"))
+            except Exception as e:            # the batch goes on
+                rerun = Rerun(status="error", detail=f"{type(e).__name__}: {e}")
+            out["rerun"] = {"status": rerun.status, "detail": rerun.detail,
+                            "seconds": round(rerun.seconds, 2)}
+            flags += _probe_flags(rerun, seed)
+    events, how = sandbox.wait()
+    catalog = {}
     results = {}
     for ev in events:
         kind = ev.pop("event")
@@ -137,22 +155,19 @@ def grade_submission(job: dict) -> dict:
             out["notes"].append(f"{ev['cell']}: {ev['error']}")
         elif kind == "boot":
             out["boot"] = ev
+        elif kind == "catalog":
+            catalog = ev["checks"]
         elif kind == "fatal":
             how = f"error: {ev['where']}: {ev['error']}"
-    rerun = None
-    if job.get("rerun", True):
-        from .rerun import build, execute
-        extra = [m for m in job.get("extra_modules", [])]
-        try:
-            rerun = execute(build(sub, trusted, seed, extra), limit=limit, env=job.get("env"))
-        except Exception as e:            # the batch goes on
-            from .rerun import Rerun
-            rerun = Rerun(status="error", detail=f"{type(e).__name__}: {e}")
-        out["rerun"] = {"status": rerun.status, "detail": rerun.detail,
-                        "seconds": round(rerun.seconds, 2)}
-        flags += _probe_flags(rerun, seed)
+    if sub is None:
+        how = f"missing: {job.get('error', 'no notebook')}"
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    return _rows(out, lab, flags=flags, results=results, rerun=rerun, how=how, cells_=cells)
+    unique = []
+    for f in flags:
+        if all((f.kind, f.reason, f.scope) != (g.kind, g.reason, g.scope) for g in unique):
+            unique.append(f)
+    return _rows(out, lab, flags=unique, results=results, rerun=rerun, how=how,
+                 catalog=catalog)
 
 
 def _probe_flags(rerun, seed) -> list[Flag]:
@@ -174,8 +189,9 @@ def _probe_flags(rerun, seed) -> list[Flag]:
     return flags
 
 
-def _rows(out, lab, cells_=(), results=None, rerun=None, flags=(), how="ok"):
-    results = results or {}
+def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None):
+    results, catalog = results or {}, catalog or {}
+    info = [f for f in flags if f.scope == "info"]
     void_lab = [f for f in flags if f.scope == "lab"]
     void_cell = {}
     for f in flags:
@@ -192,10 +208,9 @@ def _rows(out, lab, cells_=(), results=None, rerun=None, flags=(), how="ok"):
             notebook = "ran" if ran else f"{rerun.status}: did not run"
         for k in cell.checks:
             r = got[k]
-            from xenlab.checks import REGISTRY
-            reg = REGISTRY.get(k)
-            maxp = float(r["max_points"]) if r else float(reg.points if reg else 0)
-            title = r["title"] if r else (reg.title if reg else k)
+            reg = catalog.get(k, {})
+            maxp = float(r["max_points"]) if r else float(reg.get("points", 0))
+            title = r["title"] if r else reg.get("title", k)
             card = seen.get(k) or r
             status = r["status"] if r else how.split(":")[0] if how != "ok" else "not run"
             message = _message(card) if card else (how if how != "ok" else
@@ -217,6 +232,7 @@ def _rows(out, lab, cells_=(), results=None, rerun=None, flags=(), how="ok"):
                 reasons.append("passed in the notebook but not against the model built from "
                                "the hook cells alone (something outside the hooks changed the "
                                "model or the check)")
+                reasons += [str(f) for f in info]
             rows.append({"student": out["student"], "lab": lab.name, "cell": cell.grade_id,
                          "check": k, "title": title, "hidden": k in cell.hidden_checks,
                          "points": points, "max_points": maxp, "status": status,

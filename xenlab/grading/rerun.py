@@ -14,6 +14,7 @@ which cell it was, and the cells after it did not run.
 from __future__ import annotations
 
 import copy
+import subprocess
 import json
 import os
 import tempfile
@@ -118,7 +119,7 @@ def execute(nb, *, limit: float, env: dict | None = None, kernel_name="python3")
                                 on_cell_start=on_start)
         t = time.perf_counter()
         try:
-            client.execute(env=e, cwd=tmp)
+            client.execute(env=e, cwd=tmp, stderr=subprocess.DEVNULL)
         except CellTimeoutError:
             out.status, out.stopped_at = "timeout", started["i"]
             out.detail = f"the notebook ran past its {limit:g} s limit in cell {started['i']}"

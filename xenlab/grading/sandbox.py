@@ -127,6 +127,12 @@ def run(job: dict, emit) -> None:
              traceback=traceback.format_exc()[-2000:])
         return
     emit("timing", step="setup", seconds=perf() - t0)
+    names = [k for cell in job["check_cells"] for k in cell["checks"]]
+    emit("catalog", checks={k: {"title": C.REGISTRY[k].title, "points": C.REGISTRY[k].points,
+                                "hidden": C.REGISTRY[k].hidden}
+                            for k in names if k in C.REGISTRY})
+    if job.get("catalog_only"):
+        return
 
     # tripwires on the reference fixes of the hooks this lab asks for
     fired = []
