@@ -162,5 +162,5 @@ def test_the_leak_search_would_see_a_leak():
     text = all_text(json.loads(FIXTURE.read_text()))
     key = answer_key(lab.nb)
     assert key and all(ln in text for ln in key)
-    assert "make_pte(mfn, PTE_P, PTE_RW)" in key and any("_seed2" in ln for ln in key)
+    assert "return make_pte(mfn, PTE_P, PTE_RW)" in key and any("_seed2" in ln for ln in key)
     assert "toy_console_hidden" in text
