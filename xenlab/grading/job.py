@@ -143,8 +143,7 @@ def grade_submission(job: dict) -> dict:
                             "seconds": round(rerun.seconds, 2)}
             flags += _probe_flags(rerun, seed)
     events, how = sandbox.wait()
-    catalog = {}
-    results = {}
+    catalog, results, cell_errors = {}, {}, {}
     for ev in events:
         kind = ev.pop("event")
         if kind == "flag":
@@ -153,6 +152,7 @@ def grade_submission(job: dict) -> dict:
             results[(ev["cell"], ev["result"]["name"])] = ev["result"]
         elif kind == "cell_error":
             out["notes"].append(f"{ev['cell']}: {ev['error']}")
+            cell_errors[ev["cell"]] = ev["error"]
         elif kind == "boot":
             out["boot"] = ev
         elif kind == "catalog":
@@ -167,7 +167,7 @@ def grade_submission(job: dict) -> dict:
         if all((f.kind, f.reason, f.scope) != (g.kind, g.reason, g.scope) for g in unique):
             unique.append(f)
     return _rows(out, lab, flags=unique, results=results, rerun=rerun, how=how,
-                 catalog=catalog)
+                 catalog=catalog, cell_errors=cell_errors)
 
 
 def _probe_flags(rerun, seed) -> list[Flag]:
@@ -189,8 +189,9 @@ def _probe_flags(rerun, seed) -> list[Flag]:
     return flags
 
 
-def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None):
-    results, catalog = results or {}, catalog or {}
+def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None,
+          cell_errors=None):
+    results, catalog, cell_errors = results or {}, catalog or {}, cell_errors or {}
     info = [f for f in flags if f.scope == "info"]
     void_lab = [f for f in flags if f.scope == "lab"]
     void_cell = {}
@@ -212,9 +213,16 @@ def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None):
             maxp = float(r["max_points"]) if r else float(reg.get("points", 0))
             title = r["title"] if r else reg.get("title", k)
             card = seen.get(k) or r
-            status = r["status"] if r else how.split(":")[0] if how != "ok" else "not run"
-            message = _message(card) if card else (how if how != "ok" else
-                                                   "the check did not run")
+            model_status = r["status"] if r else how.split(":")[0] if how != "ok" else "not run"
+            status = model_status
+            if card:
+                message = _message(card)
+            elif how != "ok":
+                message = how
+            elif cell.grade_id in cell_errors:
+                message = f"the check cell stopped before this check: {cell_errors[cell.grade_id]}"
+            else:
+                message = "the check did not run"
             points = maxp if (r and cell_ok) else 0.0
             reasons = []
             if r and r["status"] == "pass" and not cell_ok:
@@ -237,12 +245,14 @@ def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None):
                          "check": k, "title": title, "hidden": k in cell.hidden_checks,
                          "points": points, "max_points": maxp, "status": status,
                          "message": message, "flags": "; ".join(reasons),
-                         "model_status": r["status"] if r else how.split(":")[0],
+                         "model_status": model_status,
                          "notebook": notebook, "seed": out["seed"],
                          "looked_at": (r or {}).get("looked_at", ""),
                          "expected": (r or {}).get("expected", ""),
                          "found": (r or {}).get("found", "") or (how if not r else ""),
                          "hint": (r or {}).get("hint", "")})
+    if "boot" in cell_errors:
+        out["notes"].insert(0, f"the boot with your hooks raised {cell_errors['boot']}")
     out["rows"] = rows
     out["flags"] = [f.to_json() for f in flags]
     out["status"] = how
