@@ -23,7 +23,7 @@ def __getattr__(name):       # keep `import xenlab.grading` light (the CLI impor
         from .assign import assign
         return assign
     if name == "grade":
-        from .grade import grade
+        from .batch import grade
         return grade
     if name in ("plot", "summary", "totals", "table"):
         from . import report

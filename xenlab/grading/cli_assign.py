@@ -22,7 +22,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .grade import find_labs
+    from .batch import find_labs
     from .labfile import LabFormatError
     from .roster import RosterError, read_roster
     from .seeds import SecretError, read_secret

@@ -44,7 +44,7 @@ def submission_paths(items) -> list[Path]:
 
 
 def run(args) -> int:
-    from .grade import grade
+    from .batch import grade
     from .labfile import LabFormatError
     from .report import summary
     from .seeds import SecretError, read_secret
