@@ -31,8 +31,7 @@ FACTS = {
     "dell-poweredge-r630": dict(machine="Dell PowerEdge R630 (2 x Xeon E5-2680 v3, C610 PCH)",
                                 year=2015, memory="128G",
                                 description="A 2015 two-socket rack server: 48 CPUs, three "
-                                            "IOAPICs, four root buses, AHCI storage (not "
-                                            "modelled, so no disk)."),
+                                            "IOAPICs, four root buses, AHCI storage."),
     "lenovo-thinkpad-t470": dict(machine="Lenovo ThinkPad T470 20HD (Core i7-7500U, Sunrise Point-LP)",
                                  year=2017, memory="16G",
                                  description="A 2017 UEFI laptop: one 120-pin IOAPIC, NVMe "

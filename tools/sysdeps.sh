@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# System tools some tests use as oracles: GNU as (binutils), ACPICA's iasl
+# System tools some tests use as oracles: GNU as (binutils), gcc (Xen ABI layouts),
+# ACPICA's iasl
 # (acpica-tools) and Debian's chromium for the browser test.  Installed with
 # apt-get when missing and we may; otherwise those tests skip and say why.
 set -u
 want=()
 command -v as >/dev/null 2>&1 || want+=(binutils)
+command -v gcc >/dev/null 2>&1 || want+=(gcc)
 command -v iasl >/dev/null 2>&1 || want+=(acpica-tools)
 command -v chromium >/dev/null 2>&1 || want+=(chromium)
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -145,3 +145,19 @@ def test_cli_lists_the_shipped_profiles(capsys):
         assert n in out
     assert main(["profiles", "show", "qemu-i440fx"]) == 0
     assert '"name": "qemu-i440fx"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("prefix", ["", "[    0.000000] ", "<6>[    0.000000] ",
+                                    "[Mon Jun 11 12:00:00 2021] ",
+                                    "Jun 11 12:00:00 host kernel: [    0.000000] ",
+                                    "2021-06-11T12:00:00+0000 host kernel: "])
+def test_line_prefixes(prefix):
+    lines = ["BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+             "BIOS-e820: [mem 0x0000000000100000-0x000000003fffffff] usable",
+             "ACPI: LAPIC (acpi_id[0x00] lapic_id[0x03] enabled)",
+             "pci 0000:00:00.0: [8086:1237] type 00 class 0x060000",
+             "pci 0000:00:01.0: [8086:7000] type 80 class 0x060100"]
+    doc = import_dmesg("\n".join(prefix + l for l in lines))
+    p = validate(doc)
+    assert len(p["e820"]) == 2 and p.cpus[0]["apic_id"] == 3
+    assert [(f["bdf"], f["header"]) for f in p["pci"]] == [("00:00.0", 0), ("00:01.0", 0)]

@@ -106,6 +106,9 @@ def test_acpica_disassembles_every_table_cleanly(machine, tmp_path):
     }
     if prof["overrides"]:
         expect["APIC"].append("Interrupt Source Override")
+    if prof["acpi"]["hpet"] is not None:
+        expect["HPET"] = [f"Hardware Block ID : {prof['acpi']['hpet_id']:08X}",
+                          f"Address : {prof['acpi']['hpet']:016X}"]
     if prof["pci_host"]["mcfg"]:
         expect["MCFG"] = ["Memory Mapped Configuration Table",
                           f"Base Address : {prof['pci_host']['mcfg']['base']:016X}"]
@@ -232,3 +235,12 @@ def test_bios_data_area(machine):
     assert (mem.read16(0x410) >> 9) & 7 == len(serial[:4])
     assert mem.read32(0x20) == 0xF000FF53 and mem.read8(0xFFF53) == 0xCF
     assert mem.read8(0xFFFF0) == 0xEA
+
+
+def test_video_option_rom_where_there_is_a_display(machine):
+    has_vga = any(f["class"] >> 16 == 3 for f in machine.profile["pci"])
+    head = machine.memory.read_bytes(0xC0000, 3)
+    assert (head[:2] == b"\x55\xAA") == has_vga
+    if has_vga:
+        rom = machine.memory.read_bytes(0xC0000, head[2] * 512)
+        assert sum(rom) % 256 == 0 and rom[0x1E:0x21] == b"IBM"

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from xenlab.asm import code as asm
 from xenlab.machine import Machine
 from xenlab.machine import regs as R
 from xenlab.machine.devices import lapic as L
@@ -40,18 +41,39 @@ def test_vcpus_follow_the_profile():
 
 def test_config_cycles_from_in_out_instructions():
     m = mech12_machine()
-    code = bytes.fromhex(
-        "B800180080" "66BAF80C" "EF"          # mov $0x80001800,%eax; out %eax,$0xcf8 (00:03.0 reg 0)
-        "66BAFC0C" "ED" "89C3"                # in (%dx),%eax -> ebx
-        "66BAFE0C" "66ED" "89C1"              # in 0xcfe (word at offset 2) -> ecx
-        "B83C180080" "66BAF80C" "EF"          # select reg 0x3c
-        "66BAFC0C" "B00A" "EE"                # outb $0x0a -> interrupt line
-        "66BAFA0C" "B000" "EE"                # mechanism #2: forward = bus 0
-        "66BAF80C" "B080" "EE"                # CSE: key 8, function 0
-        "66BA00C3" "ED" "89C6"                # in 0xc300 (device 3, reg 0) -> esi
-        "66BA0BC3" "EC" "89C7"                # in 0xc30b (class) -> edi
-        "66BAF80C" "B000" "EE"                # close the window
-        "F4")
+    code = asm("""
+        mov $0x80001800, %eax      # mechanism #1: 00:03.0, register 0
+        mov $0xcf8, %dx
+        out %eax, %dx
+        mov $0xcfc, %dx
+        in %dx, %eax
+        mov %eax, %ebx             # vendor and device
+        mov $0xcfe, %dx
+        in %dx, %ax                # a word at offset 2 of the dword
+        mov %eax, %ecx
+        mov $0x8000183c, %eax      # register 0x3c: interrupt line
+        mov $0xcf8, %dx
+        out %eax, %dx
+        mov $0xcfc, %dx
+        mov $0x0a, %al
+        out %al, %dx
+        mov $0xcfa, %dx            # mechanism #2: forward register = bus 0
+        mov $0, %al
+        out %al, %dx
+        mov $0xcf8, %dx            # CSE: key 8, function 0
+        mov $0x80, %al
+        out %al, %dx
+        mov $0xc300, %dx           # device 3, register 0
+        in %dx, %eax
+        mov %eax, %esi
+        mov $0xc30b, %dx           # the base class byte
+        in %dx, %al
+        mov %eax, %edi
+        mov $0xcf8, %dx            # close the window
+        mov $0, %al
+        out %al, %dx
+        hlt
+    """, divide=True)
     v = boot(m, code)
     ex = m.run_native(0, 1000)
     assert ex.reason == "hlt"
@@ -65,7 +87,18 @@ def test_config_cycles_from_in_out_instructions():
 
 def test_native_code_talks_to_the_uart():
     m = Machine.from_profile("qemu-i440fx")
-    code = bytes.fromhex("66BAF803" "B068EE" "B069EE" "B00AEE" "66BAFD03" "EC" "F4")
+    code = asm("""
+        mov $0x3f8, %dx
+        mov $0x68, %al             # 'h'
+        out %al, %dx
+        mov $0x69, %al             # 'i'
+        out %al, %dx
+        mov $0x0a, %al
+        out %al, %dx
+        mov $0x3fd, %dx            # line status
+        in %dx, %al
+        hlt
+    """, divide=True)
     v = boot(m, code)
     assert m.run_native(0, 100).reason == "hlt"
     assert m.console == "hi\n"
@@ -74,7 +107,12 @@ def test_native_code_talks_to_the_uart():
 
 def test_pci_bios_call_on_a_native_boot_only():
     m = Machine.from_profile("qemu-i440fx")
-    code = bytes.fromhex("B801B10000" "B910010F00" "FFD1" "F4")   # eax=B101; call *0xf0110
+    code = asm("""
+        mov $0xb101, %eax          # PCI BIOS: PCI_BIOS_PRESENT
+        mov $0xf0110, %ecx         # the $PCI entry point
+        call *%rcx
+        hlt
+    """, divide=True)
     v = boot(m, code)
     assert m.run_native(0, 100).reason == "hlt"
     assert v.get("rdx") & 0xFFFFFFFF == 0x20494350                 # "PCI "
@@ -102,12 +140,13 @@ def with_idt(m, v, vector, handler_code, at=0x101000):
     v.state[R.IDTR_LIMIT] = 16 * 256 - 1
 
 
-HANDLER = bytes.fromhex("C7042500600000" "34120000" "48CF")   # movl $0x1234,0x6000; iretq
+HANDLER = asm("movl $0x1234, 0x6000\n iretq", base=0x101000)
+IDLE = asm("sti\n nop\n hlt\n movl 0x6000, %eax\n hlt")   # sti; hlt with a nop between
 
 
 def test_lapic_timer_interrupt_wakes_hlt_and_runs_the_handler():
     m = Machine.from_profile("qemu-i440fx")
-    v = boot(m, bytes.fromhex("FB90" "F4" "8B042500600000" "F4"))  # sti; nop; hlt; mov 0x6000,%eax; hlt
+    v = boot(m, IDLE)
     with_idt(m, v, 0x40, HANDLER)
     lap = m.lapics[0]
     lap.write_register(L.TIMER_DIVIDE, 0xB)
@@ -122,10 +161,19 @@ def test_lapic_timer_interrupt_wakes_hlt_and_runs_the_handler():
 
 def test_uart_interrupt_through_ioapic_into_the_idt():
     m = Machine.from_profile("qemu-i440fx")
-    code = bytes.fromhex("FB90"                    # sti; nop
-                         "66BAF903" "B002" "EE"    # IER = THRE
-                         "66BAFC03" "B008" "EE"    # MCR = OUT2: the IRQ line is live
-                         "F4" "8B042500600000" "F4")
+    code = asm("""
+        sti
+        nop
+        mov $0x3f9, %dx            # IER = THRE
+        mov $0x02, %al
+        out %al, %dx
+        mov $0x3fc, %dx            # MCR = OUT2: the IRQ line is live
+        mov $0x08, %al
+        out %al, %dx
+        hlt
+        movl 0x6000, %eax
+        hlt
+    """)
     v = boot(m, code)
     with_idt(m, v, 0x41, HANDLER)
     io = m.ioapics[0]
@@ -138,7 +186,7 @@ def test_uart_interrupt_through_ioapic_into_the_idt():
 
 def test_pic_interrupt_in_virtual_wire_mode():
     m = Machine.from_profile("qemu-i440fx")
-    v = boot(m, bytes.fromhex("FB90" "F4" "8B042500600000" "F4"))
+    v = boot(m, IDLE)
     with_idt(m, v, 0x08 + 1, HANDLER)                              # IRQ1 at the BIOS's base 8
     m.pic.io_write(0x21, 1, 0xF9)                                  # unmask IRQ1 (and cascade)
     m.isa["i8042"].key(b"\x1e")                                    # a key press: IRQ1
@@ -152,7 +200,7 @@ def test_pic_interrupt_in_virtual_wire_mode():
                           "INT_SHADOW when HLT exits inside it)", strict=False)
 def test_sti_hlt_idiom_takes_the_interrupt_right_after_hlt():
     m = Machine.from_profile("qemu-i440fx")
-    v = boot(m, bytes.fromhex("FB" "F4" "8B042500600000" "F4"))   # sti; hlt; mov 0x6000,%eax
+    v = boot(m, asm("sti\n hlt\n movl 0x6000, %eax\n hlt"))
     with_idt(m, v, 0x40, HANDLER)
     lap = m.lapics[0]
     lap.write_register(L.TIMER_DIVIDE, 0xB)
@@ -160,3 +208,17 @@ def test_sti_hlt_idiom_takes_the_interrupt_right_after_hlt():
     lap.write_register(L.TIMER_INITIAL, 500)
     m.run_native(0, 100_000)
     assert v.get("rax") & 0xFFFF == 0x1234
+
+
+def test_device_registers_through_the_page_tables():
+    """A BAR mapped by a PTE: the load leaves the CPU as an MMIO access at the
+    machine address and the device answers (here: the e1000's ID register)."""
+    from xenlab.machine.snippet import TABLES
+    m = Machine.from_profile("qemu-i440fx")
+    bar = m.pci.find(0, 3, 0).bars[0].decoded
+    v = boot(m, asm("movl 0x3000000, %eax\n movl %eax, 0x3000010\n hlt"))
+    pte = TABLES + 0x3000 + (0x3000000 >> 12) * 8
+    m.memory.write64(pte, bar | 0x1 | 0x2 | 0x10)                  # P, RW, PCD
+    assert m.run_native(0, 100).reason == "hlt"
+    assert v.get("rax") & 0xFFFFFFFF == 0x100E8086
+    assert m.mmio.read(bar + 0x10, 4) == 0x100E8086                # the store reached the device

@@ -222,3 +222,32 @@ def test_bad_bar_is_refused_by_name():
     f = PciFunction(1, 2, 3)
     with pytest.raises(ValueError, match="size 3000 is not a power of two"):
         f.set_bar(0, "mem32", 3000)
+
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(reg=st.integers(0, 255), size=st.sampled_from([1, 2, 4]))
+def test_any_width_any_offset_matches_the_config_bytes(reg, size):
+    """Mechanism #1, #2 and ECAM all read the same little-endian bytes of the space."""
+    if (reg & 3) + size > 4:
+        size = 4 - (reg & 3)
+    host, ports, mmio, nic, br, disk = make_host()
+    want = int.from_bytes(nic.cfg[reg:reg + size].tobytes(), "little")
+    assert cfg1(ports, 0, 3, 0, reg, size) == want
+    ports.write(0xCFA, 1, 0)
+    ports.write(0xCF8, 1, 0x80)
+    assert ports.read(0xC300 + reg, size) == want
+    ports.write(0xCF8, 1, 0)
+    host.enable_ecam(0xE0000000, 0, 0)
+    assert mmio.read(0xE0000000 + (3 << 15) + reg, size) == want
+
+
+@given(reg=st.integers(0x3C, 0x3C), size=st.sampled_from([1, 2, 4]), value=st.integers(0, 2**32 - 1))
+def test_writes_respect_the_masks(reg, size, value):
+    host, ports, mmio, nic, br, disk = make_host()
+    before = nic.cfg.copy()
+    cfg1(ports, 0, 3, 0, reg, size, value & ((1 << 8 * size) - 1))
+    assert nic.cfg[0x3C] == value & 0xFF                     # interrupt line: writable
+    assert nic.cfg[0x3D] == before[0x3D]                     # pin: read-only

@@ -217,3 +217,44 @@ def test_profile_object_can_be_passed_and_repr():
     p = load_profile("qemu-i440fx")
     m = Machine.from_profile(p)
     assert "qemu-i440fx" in repr(m) and m.ncpus == 2
+
+
+def test_raise_interrupt_api():
+    m = Machine.from_profile("qemu-i440fx")
+    io = m.ioapics[0]
+    io.write_register(0x10 + 2 * 11, 0x51 | 1 << 15)               # GSI 11: level, active high
+    m.raise_interrupt("00:03.0")                                    # the e1000's INTA#
+    assert m.interrupts.acknowledge(0) == 0x51
+    m.raise_interrupt("00:03.0", False)
+    m.lapics[0].eoi()
+    io.write_register(0x10 + 2 * 4, 0x52)
+    m.raise_interrupt(4)
+    assert m.interrupts.acknowledge(0) == 0x52
+    m.pic.io_write(0x21, 1, 0xEB)                                   # unmask IRQ4 on the PIC
+    m.raise_interrupt(4, False); m.raise_interrupt(4)
+    assert m.pic.master.irr & 0x10
+    with pytest.raises(ValueError, match="no such PCI function"):
+        m.raise_interrupt("00:09.0")
+    with pytest.raises(ValueError, match="no interrupt pin"):
+        m.raise_interrupt("00:00.0")
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_intx_with_a_pic_irq_reaches_the_pic(name):
+    """PIC mode: the chipset's PIRQ router steers INTx# to the PIC IRQ the profile names."""
+    m = Machine.from_profile(name)
+    byfn = {f.bdf: f for f in m.pci.walk()}
+    n = 0
+    for f in m.profile["pci"]:
+        irq = (f.get("interrupt") or {}).get("pic_irq")
+        if irq is None:
+            continue
+        m.pic.io_write(0x21, 1, 0xFF & ~0x04 & ~((1 << irq) if irq < 8 else 0))
+        m.pic.io_write(0xA1, 1, 0xFF & ~(1 << (irq - 8)) if irq >= 8 else 0xFF)
+        byfn[f["bdf"]].set_intx(True)
+        assert m.interrupts.acknowledge(0) == (0x08 + irq if irq < 8 else 0x70 + irq - 8)
+        byfn[f["bdf"]].set_intx(False)
+        m.pic.io_write(0xA0, 1, 0x20)
+        m.pic.io_write(0x20, 1, 0x20)
+        n += 1
+    assert n == sum(1 for f in m.profile["pci"] if (f.get("interrupt") or {}).get("pic_irq") is not None)

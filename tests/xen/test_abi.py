@@ -100,6 +100,17 @@ struct physdev_op { uint32_t cmd; union { struct physdev_apic apic; } u; };
 struct evtchn_op { uint32_t cmd; union { struct evtchn_status status; } u; };
 struct trap_info { uint8_t vector, flags; uint16_t cs; unsigned long address; };
 struct sched_poll { uint32_t *ports; unsigned int nr_ports; uint64_t timeout; };
+struct cpu_user_regs { uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx,
+  rdx, rsi, rdi; uint32_t error_code, entry_vector; uint64_t rip; uint16_t cs, _pad0[1];
+  uint8_t saved_upcall_mask; uint8_t _pad1[3]; uint64_t rflags, rsp;
+  uint16_t ss, _pad2[3]; uint16_t es, _pad3[3]; uint16_t ds, _pad4[3];
+  uint16_t fs, _pad5[3]; uint16_t gs, _pad6[3]; };
+struct vcpu_guest_context { struct { char x[512]; } fpu_ctxt; unsigned long flags;
+  struct cpu_user_regs user_regs; struct trap_info trap_ctxt[256];
+  unsigned long ldt_base, ldt_ents; unsigned long gdt_frames[16], gdt_ents;
+  unsigned long kernel_ss, kernel_sp; unsigned long ctrlreg[8]; unsigned long debugreg[8];
+  unsigned long event_callback_eip, failsafe_callback_eip, syscall_callback_eip;
+  unsigned long vm_assist; uint64_t fs_base, gs_base_kernel, gs_base_user; };
 #define P(s, f) printf(#s " " #f " %zu\n", offsetof(struct s, f))
 #define S(s) printf(#s " SIZE %zu\n", sizeof(struct s))
 int main(void) {
@@ -115,6 +126,13 @@ int main(void) {
   P(xen_machphys_mfn_list, nr_extents); S(evtchn_status); P(evtchn_status, u);
   S(physdev_op); P(physdev_op, u); S(evtchn_op); P(evtchn_op, u);
   S(trap_info); P(trap_info, address); S(sched_poll); P(sched_poll, timeout);
+  S(cpu_user_regs); P(cpu_user_regs, rip); P(cpu_user_regs, cs);
+  P(cpu_user_regs, saved_upcall_mask); P(cpu_user_regs, rflags); P(cpu_user_regs, ss);
+  P(cpu_user_regs, gs); S(vcpu_guest_context); P(vcpu_guest_context, user_regs);
+  P(vcpu_guest_context, trap_ctxt); P(vcpu_guest_context, gdt_frames);
+  P(vcpu_guest_context, kernel_sp); P(vcpu_guest_context, ctrlreg);
+  P(vcpu_guest_context, event_callback_eip); P(vcpu_guest_context, vm_assist);
+  P(vcpu_guest_context, gs_base_user);
   return 0; }
 """
 

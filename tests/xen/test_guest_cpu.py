@@ -227,3 +227,111 @@ def test_xen_console_goes_to_the_uart_and_dom0_may_not_touch_it():
     assert "LOADING DOMAIN 0" in m.console
     assert not d.ioports_permitted(0x3F8, 0x3F8)
     assert d.ioports_permitted(0x2F8, 0x2F8)
+
+
+def test_second_vcpu_has_its_own_iopl():
+    """VCPUOP_initialise + VCPUOP_up bring up vCPU 1; PHYSDEVOP_set_iopl on vCPU 0
+    does not cover it (Xen keeps the virtual IOPL per vCPU), so its OUT faults."""
+    from .guestlib import Guest
+    m = Machine("256M", ncpus=2)
+    dev = Port80()
+    m.ports.claim(0x80, 1, dev, "post")
+    xen = Xen(m)
+    img = bytearray(0x4000)
+    img[0:2] = b"\xeb\xfe"                                  # vCPU 0 idles
+    img[0x100:0x106] = b"\xb0\x42\xe6\x80\xeb\xfe"          # vCPU 1: out %al,$0x80
+    img[0x200:0x206] = b"\x49\x83\xc5\x01\xeb\xfe"          # #GP handler: add $1,%r13
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP), nr_vcpus=2)
+    xen.check_hook = check_invariants
+    g = Guest(xen, d)
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_set_iopl,
+                  g.put(g.rec(abi.physdev_set_iopl, iopl=1))) == 0
+    ctx = np.zeros((), dtype=abi.vcpu_guest_context)
+    ctx["flags"] = abi.VGCF_in_kernel
+    ctx["user_regs"]["rip"] = KBASE + 0x100
+    ctx["user_regs"]["rsp"] = g.alloc(4096) + 4096
+    ctx["user_regs"]["cs"] = abi.FLAT_KERNEL_CS
+    ctx["user_regs"]["ss"] = abi.FLAT_KERNEL_SS
+    ctx["trap_ctxt"][13] = (13, 0, abi.FLAT_KERNEL_CS, KBASE + 0x200)
+    ctx["ctrlreg"][3] = g.v.guest_table << 12
+    assert g.call(abi.HYPERVISOR_vcpu_op, abi.VCPUOP_up, 1, 0) == -abi.EINVAL
+    assert g.call(abi.HYPERVISOR_vcpu_op, abi.VCPUOP_initialise, 1, g.put(ctx)) == 0
+    assert g.call(abi.HYPERVISOR_vcpu_op, abi.VCPUOP_initialise, 1, g.put(ctx)) == -abi.EEXIST
+    assert g.call(abi.HYPERVISOR_vcpu_op, abi.VCPUOP_up, 1, 0) == 0
+    xen.schedule(20_000, quantum=500)
+    v1 = d.vcpus[1]
+    assert dev.writes == [] and v1.reg("r13") == 1, "vCPU 1 has IOPL 0: #GP"
+    assert v1.hw is not d.vcpus[0].hw
+    # the fix: each vCPU asks for its own IOPL
+    v1.iopl = 1
+    v1.set_reg("rip", KBASE + 0x100)
+    xen.run(1000, vcpu=v1)
+    assert dev.writes == [0x42]
+
+
+def test_xen_call_runs_a_stub_with_a_hypercall():
+    """A kernel's stub: `call hypercall_page + 17*32` then a stop address."""
+    img = bytearray(0x4000)
+    stub = Asm(KBASE + 0x100)
+    stub.mov_edi(abi.XENVER_version)
+    stub.hypercall(abi.HYPERVISOR_xen_version)
+    stop = stub.here
+    img[0x100:0x100 + len(stub.b)] = stub.b
+    m = Machine("128M")
+    xen = Xen(m)
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    ex = xen.call(d.vcpus[0], KBASE + 0x100, {"rax": 0}, stop_at=stop)
+    assert ex.reason == "breakpoint" and ex.rip == stop
+    assert d.vcpus[0].reg("rax") == 0x30001
+
+
+def test_flat_selectors_load_from_xens_gdt_page():
+    """mov $FLAT_KERNEL_SS,%ax; mov %ax,%ds; mov %ax,%ss: the descriptors come
+    from Xen's reserved GDT page (entries 0xe000 up), mapped per vCPU."""
+    a = Asm(KBASE)
+    a.raw(b"\x66\xb8" + struct.pack("<H", abi.FLAT_KERNEL_SS))   # mov $0xe02b,%ax
+    a.raw(b"\x8e\xd8\x8e\xd0")                                   # mov %ax,%ds; mov %ax,%ss
+    a.raw(b"\x49\xc7\xc7\x01\x00\x00\x00")                       # mov $1,%r15
+    a.mov_edi(abi.SCHEDOP_shutdown)
+    a.lea(6, KBASE + 0x2020)
+    a.hypercall(abi.HYPERVISOR_sched_op)
+    xen, _ = build(a, {0x2020: struct.pack("<I", 0)})
+    xen.run(10_000)
+    v = xen.dom0.vcpus[0]
+    assert v.reg("r15") == 1, xen.console
+    assert v.reg("ds") == abi.FLAT_KERNEL_SS and xen.shutdown == (0, 0)
+
+
+def test_block_then_interrupt_wakes_the_vcpu():
+    from .guestlib import Guest
+    m = Machine.from_profile("qemu-i440fx", memory="512M")
+    xen = Xen(m)
+    a = Asm(KBASE)
+    a.mov_edi(abi.SCHEDOP_block)
+    a.hypercall(abi.HYPERVISOR_sched_op)
+    a.raw(b"\x49\x83\xc6\x01\xeb\xfe")                # add $1,%r14; jmp .
+    cb = b"\x49\x83\xc5\x01" + b"\xeb\xfe"            # event callback: add $1,%r13
+    img = bytearray(0x4000)
+    img[:len(a.b)] = a.b
+    img[0x400:0x400 + len(cb)] = cb
+    d = xen.build_dom0(KernelImage([Segment(KBASE, bytes(img))], entry=KBASE,
+                                   virt_base=KBASE, hypercall_page=HP))
+    g = Guest(xen, d)
+    gsi = m.interrupts.isa_gsi(5)[0]
+    io, pin = m.interrupts.ioapic_for(gsi)
+    r = g.put(g.rec(abi.physdev_irq, irq=gsi))
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_alloc_irq_vector, r) == 0
+    vector = int(np.frombuffer(g.get(r, 8), abi.physdev_irq)[0]["vector"])
+    assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, g.put(g.rec(
+        abi.physdev_apic, apic_physbase=io.address, reg=0x10 + 2 * pin, value=vector))) == 0
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_pirq,
+                  g.put(g.rec(abi.evtchn_bind_pirq, pirq=gsi))) == 0
+    assert g.call(abi.HYPERVISOR_set_callbacks, KBASE + 0x400, KBASE + 0x400, 0) == 0
+    xen.run(10_000)
+    v = d.vcpus[0]
+    assert v.blocked and v.reg("r14") == 0, "SCHEDOP_block cleared the mask and blocked"
+    m.interrupts.isa_line(5).set(True)
+    xen.run(10_000)
+    assert not v.blocked and v.reg("r13") >= 1, "the PIRQ event woke it into the callback"

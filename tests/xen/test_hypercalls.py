@@ -231,3 +231,40 @@ def test_physdev_compat_and_evtchn_compat(dom0):
     op[:4] = np.frombuffer(np.uint32(abi.PHYSDEVOP_set_iopl).tobytes(), np.uint8)
     op[8] = 1
     assert g.call(abi.HYPERVISOR_physdev_op_compat, g.put(op)) == 0 and g.v.iopl == 1
+
+
+def test_serial_input_raises_virq_console_and_time_is_published(dom0):
+    xen, g = dom0
+    r = g.put(g.rec(abi.evtchn_bind_virq, virq=abi.VIRQ_CONSOLE, vcpu=0))
+    assert g.call(abi.HYPERVISOR_event_channel_op, abi.EVTCHNOP_bind_virq, r) == 0
+    port = int(np.frombuffer(g.get(r, 12), abi.evtchn_bind_virq)[0]["port"])
+    xen.serial_input("b\n")
+    assert xen.shared_info(g.d)["evtchn_pending"][0] >> port & 1
+    buf = g.alloc(8)
+    assert g.call(abi.HYPERVISOR_console_io, abi.CONSOLEIO_read, 8, buf) == 2
+    t = xen.shared_info(g.d)["vcpu_info"][0]["time"]
+    assert t["version"] % 2 == 0 and t["tsc_to_system_mul"] == 1 << 31 and t["tsc_shift"] == 1
+
+
+@pytest.mark.parametrize("lowmem", [False, True])
+def test_isa_dma_memory_below_16m(lowmem):
+    """A 16 MiB limit (ISA DMA): the fixed allocator finds frames, the 2007 one cannot."""
+    xen, g = boot("2G", lowmem_2g_4g=lowmem, check=False)
+    ext = g.put(np.zeros(1, dtype=np.uint64))
+    rc = g.call(abi.HYPERVISOR_memory_op, abi.XENMEM_increase_reservation,
+                reservation(g, ext, 1, order=2, bits=24))
+    if lowmem:
+        assert rc == 0
+    else:
+        assert rc == 1
+        mfn = int(np.frombuffer(g.get(ext, 8), np.uint64)[0])
+        assert mfn + 4 <= 0x1000 and mfn % 4 == 0
+
+
+def test_apic_ops_refuse_addresses_that_are_not_ioapics(dom0):
+    """Found by the fuzzer: a physbase beyond the machine's address space."""
+    xen, g = dom0
+    for base in (0, 0xFEE00000, 1 << 40, (1 << 64) - 4096):
+        r = g.put(g.rec(abi.physdev_apic, apic_physbase=base, reg=0x10, value=0))
+        assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_read, r) == -abi.EINVAL
+        assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_apic_write, r) == -abi.EINVAL

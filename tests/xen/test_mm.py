@@ -204,3 +204,88 @@ def test_heap_buddy_matches_slow_model():
             free -= block
             held.append((mfn, order))
         assert h.avail() == len(free)
+
+
+def test_mmio_inside_e820_ram_is_io():
+    """A device window the machine decodes inside a range the E820 calls RAM is
+    still I/O to Xen: never given to a domain, mappable by dom0."""
+    from xenlab.machine import Machine
+    from xenlab.xen import Xen
+
+    from .guestlib import Guest, make_image
+
+    class Dev:
+        def mmio_read(self, off, size):
+            return 0x1234
+
+        def mmio_write(self, off, size, value):
+            pass
+
+    m = Machine("512M")
+    m.mmio.map(0x10000000, 0x2000, Dev(), "odd device")
+    xen = Xen(m, cpu=False)
+    d = xen.build_dom0(make_image())
+    assert xen.frametable.owner_of(0x10000) == abi.DOMID_IO
+    assert 0x10000 not in set(d.p2m.tolist())
+    g = Guest(xen, d)
+    assert g.call(abi.HYPERVISOR_update_va_mapping, g.scratch + 0x40000,
+                  (0x10001 << 12) | P | RW, 0) == 0
+
+
+def test_recursive_validation_of_a_new_tree_and_teardown(dom0):
+    """Pinning an L4 validates the L3, L2 and L1 below it (types and references
+    flow down); unpinning devalidates the whole tree again."""
+    xen, g = dom0
+    ft = xen.frametable
+    l4, l3, l2, l1, data = (g.free_frame() for _ in range(5))
+    va = scratch_va(g)
+    gm = GuestMemory(xen, g.v)
+
+    def write_table(mfn, entries):
+        assert g.call(abi.HYPERVISOR_update_va_mapping, va, (mfn << 12) | P | RW,
+                      abi.UVMF_INVLPG) == 0
+        tab = np.zeros(512, dtype=np.uint64)
+        for i, e in entries.items():
+            tab[i] = e
+        gm.write(va, tab.tobytes())
+        assert g.call(abi.HYPERVISOR_update_va_mapping, va, 0, abi.UVMF_INVLPG) == 0
+
+    write_table(l1, {0: (data << 12) | P | RW | US})
+    write_table(l2, {0: (l1 << 12) | P | RW | US})
+    write_table(l3, {0: (l2 << 12) | P | RW | US})
+    write_table(l4, {5: (l3 << 12) | P | RW | US})
+    assert g.mmuext(abi.MMUEXT_PIN_L4_TABLE, l4) == 0
+    assert [abi.PGT_NAMES[ft.ptype(m)] for m in (l4, l3, l2, l1, data)] == \
+        ["L4", "L3", "L2", "L1", "writable"]
+    assert all(ft.validated(m) for m in (l4, l3, l2, l1))
+    assert xen.memory.read64((l4 << 12) + 8 * 256) != 0, "Xen's slots were installed"
+    # as the user page tables of the vCPU
+    assert g.mmuext(abi.MMUEXT_NEW_USER_BASEPTR, l4) == 0
+    assert ft.type_count(l4) == 2
+    assert g.mmuext(abi.MMUEXT_NEW_USER_BASEPTR, 0) == 0
+    assert g.mmuext(abi.MMUEXT_UNPIN_TABLE, l4) == 0
+    assert not any(ft.validated(m) for m in (l4, l3, l2, l1))
+    assert all(ft.type_count(m) == 0 for m in (l4, l3, l2, l1, data))
+    # so they may be written again
+    assert g.call(abi.HYPERVISOR_update_va_mapping, va, (l2 << 12) | P | RW, 0) == 0
+
+
+def test_pin_fails_cleanly_when_a_lower_entry_is_bad(dom0):
+    """One bad L1 entry deep in the tree: the pin fails and every reference
+    taken on the way down is released (checked by the invariant hook)."""
+    xen, g = dom0
+    ft = xen.frametable
+    l2, l1, data = (g.free_frame() for _ in range(3))
+    va = scratch_va(g)
+    gm = GuestMemory(xen, g.v)
+    for mfn, entries in ((l1, {0: (data << 12) | P, 1: (g.v.guest_table << 12) | P | RW}),
+                         (l2, {0: (l1 << 12) | P | RW})):
+        assert g.call(abi.HYPERVISOR_update_va_mapping, va, (mfn << 12) | P | RW,
+                      abi.UVMF_INVLPG) == 0
+        tab = np.zeros(512, dtype=np.uint64)
+        for i, e in entries.items():
+            tab[i] = e
+        gm.write(va, tab.tobytes())
+        assert g.call(abi.HYPERVISOR_update_va_mapping, va, 0, abi.UVMF_INVLPG) == 0
+    assert g.mmuext(abi.MMUEXT_PIN_L2_TABLE, l2) == -abi.EINVAL
+    assert ft.type_count(l2) == 0 and ft.type_count(l1) == 0 and ft.refs(data) == 1

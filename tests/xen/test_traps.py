@@ -2,6 +2,7 @@
 bounce frames, iret, event upcalls."""
 
 import numpy as np
+import pytest
 
 from xenlab.machine import regs as R
 from xenlab.machine.pte import s64
@@ -218,3 +219,35 @@ def test_mov_cr3_emulated_and_cr4_write_refused(dom0):
     assert int(st[R.RIP]) & (2**64 - 1) == code + 6
     handle_exception(xen, g.v, 13, 0)
     assert not int(st[R.RAX]) & R.CR4_PGE
+
+
+def test_initrd_and_dom0_mem():
+    from .guestlib import Guest, make_image
+    from xenlab.machine import Machine
+    from xenlab.xen import Xen
+    xen = Xen(Machine("1G"), cpu=False)
+    d = xen.build_dom0(make_image(), initrd=b"RAMDISK!" * 1000, dom0_mem="256M")
+    g = Guest(xen, d)
+    si = np.frombuffer(g.get(d.start_info_va, abi.start_info.itemsize), abi.start_info)[0]
+    assert si["mod_len"] == 8000 and g.get(int(si["mod_start"]), 8) == b"RAMDISK!"
+    assert d.tot_pages == (256 << 20) >> 12
+    lay = d.layout
+    assert lay.vinitrd_start < lay.vphysmap_start < lay.vstartinfo_start < lay.vpt_start
+    assert (lay.v_end & ((1 << 22) - 1)) == 0 and lay.v_end - lay.vstack_end >= 512 << 10
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_debug_build_clobbers_used_argument_registers(debug):
+    from .guestlib import boot
+    xen, g = boot("128M", debug=debug, check=False)
+    st = g.v.hw.state
+    st[R.RAX] = abi.HYPERVISOR_xen_version
+    st[R.RDI], st[R.RSI], st[R.RDX] = 0, 0, 7
+    st[R.RCX] = s64(KBASE + 0x1000)
+    handle_syscall(xen, g.v)
+    assert st[R.RAX] == 0x30001
+    used = [int(st[R.RDI]) & (2**64 - 1), int(st[R.RSI]) & (2**64 - 1)]
+    if debug:
+        assert used == [0xDEADBEEFDEADF00D] * 2 and st[R.RDX] == 7
+    else:
+        assert used == [0, 0]

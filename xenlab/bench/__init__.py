@@ -23,6 +23,7 @@ BENCHES = {
     "viz": "xenlab.bench.viz:bench_viz",
     "boot": "xenlab.bench.boot:bench_boot",
     "machine": "xenlab.bench.machine:bench_machine",
+    "cpu": "xenlab.bench.cpu:bench_cpu",
 }
 
 

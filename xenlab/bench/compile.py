@@ -32,10 +32,17 @@ WARMUPS = {
     "xen (heap, frame table, M2P, dom0 build)": (
         "from xenlab.machine import Machine\n"
         "from xenlab.xen import Xen, KernelImage, Segment, check_invariants\n"
-        "x = Xen(Machine('64M'))\n"
+        "x = Xen(Machine('64M'), cpu=False)\n"
         "x.build_dom0(KernelImage([Segment(0xFFFFFFFF80000000, b'\\x90' * 0x4000)],"
         " entry=0xFFFFFFFF80000000, virt_base=0xFFFFFFFF80000000))\n"
         "check_invariants(x); x.heap.history()\n"
+    ),
+    # the whole CPU (interpreter loop, general executor, exceptions) compiles
+    # on the first run; this snippet also takes a port exit and a fault
+    "machine.cpu": (
+        "from xenlab.machine.snippet import snippet_vcpu\n"
+        "v = snippet_vcpu(bytes.fromhex('b8010000004801c3e680f4'))\n"
+        "v.run_native(100)\n"
     ),
 }
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import re
 
-_TS = re.compile(r"^(?:<\d+>)?(?:\w{3}\s+\d+\s+[\d:]+\s+\S+\s+kernel:\s*)?(?:\[\s*[\d.]+\]\s*)?")
+# prefixes to drop: "<6>", a syslog/journal "... host kernel: ", then "[    0.000000]" or
+# dmesg -T's "[Mon Jun 11 12:00:00 2021]"
+_TS = re.compile(r"^(?:<\d+>)?(?:.*?\bkernel:\s*)?(?:\[\s*[\d.]+\]\s*|\[[A-Z][a-z]{2} [^\]]*\d{4}\]\s*)?")
 _HEX = r"(?:0x)?([0-9a-fA-F]+)"
 E820_NEW = re.compile(r"(?:BIOS-e820|e820|Xen):\s*\[mem\s+0x([0-9a-f]+)-0x([0-9a-f]+)\]\s+(.+?)\s*$", re.I)
 E820_OLD = re.compile(r"BIOS-e820:\s+([0-9a-f]{8,16})\s*-\s*([0-9a-f]{8,16})\s+\((.+?)\)", re.I)
@@ -51,7 +53,7 @@ RSDP = re.compile(r"ACPI: RSDP (?:0x)?([0-9A-Fa-f]+) [0-9A-Fa-f]+ \(v(\d+)\s+(.{
 MMCFG = re.compile(r"MMCONFIG for (?:domain [0-9a-f]+ )?\[bus ([0-9a-f]+)-([0-9a-f]+)\] at \[mem 0x([0-9a-f]+)-", re.I)
 MMCFG_OLD = re.compile(r"MCFG configuration \d+: base ([0-9a-f]+) segment \d+ buses (\d+) - (\d+)", re.I)
 BDF = r"(?:[0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])"
-PCI_DEV = re.compile(r"pci " + BDF + r": \[([0-9a-f]{4}):([0-9a-f]{4})\] type (\d+) class 0x([0-9a-f]+)", re.I)
+PCI_DEV = re.compile(r"pci " + BDF + r": \[([0-9a-f]{4}):([0-9a-f]{4})\] type ([0-9a-f]+) class 0x([0-9a-f]+)", re.I)
 PCI_DEV_OLD = re.compile(r"PCI: Found " + BDF + r" \[([0-9a-f]{4})/([0-9a-f]{4})\] ([0-9a-f]{6}) ([0-9a-f]{2})", re.I)
 PCI_DEV_FOUND = re.compile(r"pci " + BDF + r": found \[([0-9a-f]{4}):([0-9a-f]{4})\] class (?:0x)?([0-9a-f]{6}) header type ([0-9a-f]{2})", re.I)
 PCI_REG = re.compile(r"pci " + BDF + r": (?:reg (?:0x)?([0-9a-f]+)|BAR (\d+)|ROM)(?::)? \[(io|mem)\s+0x([0-9a-f]+)(?:-0x([0-9a-f]+))?([^\]]*)\]", re.I)
@@ -166,7 +168,7 @@ def parse(text: str) -> dict:
                 m := PCI_DEV_FOUND.search(line)):
             bdf = _bdf(m)
             if m.re is PCI_DEV:
-                cls, header = int(m.group(7), 16), int(m.group(6)) & 0x7F
+                cls, header = int(m.group(7), 16), int(m.group(6), 16) & 0x7F
             else:
                 cls, header = int(m.group(6), 16), int(m.group(7), 16) & 0x7F
             if bdf not in r["pci"]:
@@ -384,6 +386,8 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
             f["bridge"] = br
         if (d["class"] >> 8) == 0x0101 and any(b["index"] == 4 and b["kind"] == "io" for b in blist):
             f["model"] = "ide"
+        if (d["class"] >> 8) == 0x0106 and any(b["index"] == 5 and b["kind"] != "io" for b in blist):
+            f["model"] = "ahci"
         if (d["class"] >> 8) == 0x0700 and any(b["index"] == 0 and b["kind"] == "io" and b["size"] == 8
                                                 for b in blist):
             f["model"] = "uart"
@@ -476,12 +480,16 @@ def build_profile(r: dict, *, name: str, source: dict | None = None) -> dict:
     acpi = {"oem_id": (r["rsdp"] or "XENLAB")[:6]}
     if r["pmtmr"]:
         acpi["pm_timer_port"] = f"{r['pmtmr']:#x}"
+    if r["hpet"]:
+        acpi["hpet"], acpi["hpet_id"] = f"{r['hpet'][1]:#x}", f"{r['hpet'][0]:#x}"
     doc["acpi"] = acpi
     ide = [f for f in kept if f.get("model") == "ide"]
     if ide:
         first_ata = bar_io.get(r["ata"][0][0] & ~0xF) if r["ata"] else None
         ctl = first_ata if any(f["bdf"] == first_ata for f in ide) else ide[0]["bdf"]
         doc["disks"] = [{"controller": ctl, "channel": 0, "drive": 0, "size": "16G"}]
+    elif (ahci := [f for f in kept if f.get("model") == "ahci"]):
+        doc["disks"] = [{"controller": ahci[-1]["bdf"], "channel": 0, "drive": 0, "size": "16G"}]
     doc["notes"] = notes
     return doc
 

@@ -46,6 +46,24 @@ class IrqLine:
         self.set(False)
 
 
+class GsiLine:
+    """A line wired straight to an IOAPIC input (an HPET timer route): active high."""
+
+    def __init__(self, router, gsi):
+        self.router, self.gsi, self.level = router, gsi, False
+
+    def set(self, level: bool):
+        self.level = bool(level)
+        io, pin = self.router.ioapic_for(self.gsi)
+        if io is not None:
+            io.set_pin(pin, self.level)
+
+    def pulse(self):
+        self.set(False)
+        self.set(True)
+        self.set(False)
+
+
 class InterruptRouter:
     def __init__(self, pic, ioapics, lapics, overrides=(), *, bsp=0):
         self.pic, self.ioapics, self.lapics = pic, list(ioapics), list(lapics)
@@ -109,6 +127,9 @@ class InterruptRouter:
                     return o.polarity
             return "high"
         return "low"
+
+    def gsi_line(self, gsi: int) -> GsiLine:
+        return GsiLine(self, gsi)
 
     def route_pci(self, fn, gsi, pic_irq):
         self.pci_routes[id(fn)] = (fn, gsi, pic_irq)

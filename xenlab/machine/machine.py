@@ -64,6 +64,29 @@ class Machine:
         profile = name_or_path if isinstance(name_or_path, Profile) else load_profile(name_or_path)
         return build(cls, profile, memory=memory, seed=seed)
 
+    # -- interrupts by hand -------------------------------------------------------
+    def raise_interrupt(self, source, level: bool = True):
+        """Drive an interrupt line as a device would: ``source`` is a PCI function
+        ("00:1f.2": its INTx# pin) or an ISA IRQ number (0-15).  Where it arrives
+        shows in ``m.interrupts.pending(cpu)`` / ``acknowledge(cpu)`` (the vector)
+        and in ``m.interrupts.log``; call again with ``level=False`` to release it."""
+        if isinstance(source, str):
+            from .profile import parse_bdf
+            b = parse_bdf(source)
+            fn = self.pci.find(*b) if b else None
+            if fn is None:
+                raise ValueError(f"{source!r}: no such PCI function on this machine")
+            if not fn.pin:
+                raise ValueError(f"{source}: this function has no interrupt pin")
+            fn.set_intx(level)
+            return
+        if not hasattr(self, "_manual_lines"):
+            self._manual_lines = {}
+        line = self._manual_lines.get(source)
+        if line is None:
+            line = self._manual_lines[source] = self.interrupts.isa_line(int(source))
+        line.set(level)
+
     # -- running natively ---------------------------------------------------------
     NS_PER_INSTRUCTION = 1        # machine time: one instruction = 1 ns (a 1 GHz CPU)
 
@@ -230,11 +253,11 @@ class Machine:
         clock = getattr(self, "clock", None)
         if clock is not None:
             yield str(clock.now).encode()
-        for name in ("pic", "pci", "interrupts", "acpi_pm"):
+        for name in ("pic", "pci", "interrupts", "acpi_pm", "hpet"):
             dev = getattr(self, name, None)
             if dev is not None:
                 yield dev.state()
-        for group in ("ioapics", "lapics", "uarts", "ide", "pci_uarts", "disks"):
+        for group in ("ioapics", "lapics", "uarts", "ide", "ahci", "pci_uarts", "disks"):
             for dev in getattr(self, group, []):
                 yield dev.state()
         for v in self.vcpus:

@@ -391,14 +391,14 @@ class Memory:
         if first == last:
             s = int(self._slot_of[first])
             if s > 0 and self._flags[s] & SLOT_CODE:
-                self._flags[s] &= ~SLOT_CODE
+                self._flags[s] &= np.uint8(~SLOT_CODE & 0xFF)
                 self._meta[META_CODE_WRITES] += 1
             return
         slots = self._slot_of[first:last + 1]
         slots = slots[slots > 0]
         hit = slots[(self._flags[slots] & SLOT_CODE) != 0]
         if len(hit):
-            self._flags[hit] &= ~np.uint8(SLOT_CODE)
+            self._flags[hit] &= np.uint8(~SLOT_CODE & 0xFF)
             self._meta[META_CODE_WRITES] += 1
 
     def read8(self, a): return self.read(a, 1)

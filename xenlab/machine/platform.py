@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from . import e820 as E
 from .clock import Clock
 from .devices.acpipm import AcpiPm
+from .devices.ahci import AhciController
 from .devices.disk import DiskImage
+from .devices.hpet import Hpet
 from .devices.ide import AtaDisk, IdeController
 from .devices.ioapic import IoApic
 from .devices.isa import Floppy82077, I8042, ParallelPort
@@ -203,18 +205,22 @@ def _pci(m, profile):
         if irq:
             m.interrupts.route_pci(fn, irq["gsi"], irq["pic_irq"])
     # device models
-    m.ide, m.pci_uarts = [], []
+    m.ide, m.ahci, m.pci_uarts = [], [], []
     for bdf, (fn, f) in made.items():
         if f.get("model") == "ide":
             ctrl = IdeController(m.memory, fn, m.interrupts)
             ctrl.attach_legacy(m.ports)
             ctrl.bdf = bdf
             m.ide.append(ctrl)
+        elif f.get("model") == "ahci":
+            ctrl = AhciController(m.memory, fn)
+            ctrl.bdf = bdf
+            m.ahci.append(ctrl)
         elif f.get("model") == "uart":
             m.pci_uarts.append(PciUart(fn, f"pci-{bdf}"))
     m.disks = []
     for i, d in enumerate(profile["disks"]):
-        ctrl = next(c for c in m.ide if c.bdf == d["controller"])
+        ctrl = next(c for c in m.ide + m.ahci if c.bdf == d["controller"])
         img = DiskImage(d["size"] - d["size"] % 512, seed=(m.seed << 4 | i) & 0xFFFF)
         ctrl.attach_disk(d["channel"], d["drive"], AtaDisk(img, d["model"], f"XL{m.seed:04d}{i:02d}"))
         m.disks.append(img)
@@ -287,6 +293,12 @@ def _isa(m, profile):
     except ValueError as e:
         m.notes.append(f"ACPI PM block at {pm_base:#x}: {e}")
     m.sci = r.isa_line(profile["acpi"]["sci_irq"])
+    m.hpet = None
+    if profile["acpi"]["hpet"] is not None:
+        m.hpet = Hpet(m.clock, profile["acpi"]["hpet_id"], router=r)
+        base = profile["acpi"]["hpet"]
+        m.decoder.add(base, 0x1000 if base % 0x1000 == 0 else 0x400, m.hpet, "hpet")
+        m.clock.add(m.hpet)
 
 
 # -- firmware -------------------------------------------------------------------------------
@@ -303,7 +315,8 @@ def _firmware(m, profile):
     info.ebda = bda.install(m.memory, e820=e820, serial_ports=[s["port"] for s in profile["serial"]],
                             parallel_ports=[0x378] if profile["isa"]["parallel"] else [],
                             floppy=profile["isa"]["floppy"],
-                            bios_date=f"01/01/{profile['year'] % 100:02d}")
+                            bios_date=f"01/01/{profile['year'] % 100:02d}",
+                            vga=any(f["class"] >> 16 == 0x03 for f in profile["pci"]))
     info.bios32 = Bios32(m.pci)
     info.bios32.install(m.memory)
     _acpi(m, profile, info)
@@ -386,6 +399,9 @@ def _acpi(m, profile, info):
     if mc:
         info.tables["MCFG"] = place(acpi.mcfg(mc["base"], mc["start_bus"], mc["end_bus"], oem, tid))
         entries.append("MCFG")
+    if a["hpet"] is not None:
+        info.tables["HPET"] = place(acpi.hpet(a["hpet_id"], a["hpet"], oem, tid))
+        entries.append("HPET")
     addrs = [info.tables[s] for s in entries]
     info.tables["RSDT"] = place(acpi.rsdt(addrs, oem, tid))
     info.tables["XSDT"] = place(acpi.xsdt(addrs, oem, tid))

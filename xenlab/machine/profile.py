@@ -24,7 +24,7 @@ E820_TYPES = {"usable": 1, "reserved": 2, "ACPI data": 3, "ACPI NVS": 4, "unusab
               "persistent": 7}
 E820_NAMES = {v: k for k, v in E820_TYPES.items()}
 BAR_KINDS = ("io", "mem32", "mem64")
-MODELS = ("ide", "uart")
+MODELS = ("ide", "ahci", "uart")
 ISA_DEVICES = ("pic", "pit", "rtc", "i8042", "floppy", "parallel")
 POLARITIES = ("conform", "high", "low")
 TRIGGERS = ("conform", "edge", "level")
@@ -436,6 +436,8 @@ def validate(doc: dict, *, origin: str = "profile") -> Profile:
             c.choice(model, f"{p}.model", MODELS)
             if model == "ide" and g["class"] is not None and g["class"] >> 8 != 0x0101:
                 c.fail(f"{p}.model", f"an IDE model needs class 0x0101xx, got {g['class']:#08x}")
+            if model == "ahci" and not any(b["index"] == 5 and b["kind"] != "io" for b in bars):
+                c.fail(f"{p}.model", "an AHCI controller needs its registers in memory BAR 5")
             if model == "uart" and not any(b["index"] == 0 and b["kind"] == "io" for b in bars):
                 c.fail(f"{p}.model", "a PCI UART needs an I/O BAR 0")
         g["model"] = model
@@ -486,7 +488,7 @@ def validate(doc: dict, *, origin: str = "profile") -> Profile:
         "hpet_id": c.int_(acpi.get("hpet_id", 0x8086A201), "acpi.hpet_id", 0, 2**32 - 1),
     }
     disks = []
-    ide_fns = {g["bdf"]: g for g in funcs if g.get("model") == "ide"}
+    ide_fns = {g["bdf"]: g for g in funcs if g.get("model") in ("ide", "ahci")}
     for i, d in enumerate(c.list_(doc.get("disks", []), "disks")):
         p = f"disks[{i}]"
         d = c.obj(d, p)
@@ -494,9 +496,11 @@ def validate(doc: dict, *, origin: str = "profile") -> Profile:
         b = parse_bdf(ctl or "")
         key = f"{b[0]:02x}:{b[1]:02x}.{b[2]}" if b else None
         if key not in ide_fns:
-            c.fail(f"{p}.controller", f"{ctl!r} is not a PCI function with model \"ide\"")
-        disks.append({"controller": key, "channel": c.int_(d.get("channel", 0), f"{p}.channel", 0, 1),
-                      "drive": c.int_(d.get("drive", 0), f"{p}.drive", 0, 1),
+            c.fail(f"{p}.controller", f"{ctl!r} is not a PCI function with model \"ide\" or \"ahci\"")
+        ahci = key in ide_fns and ide_fns[key].get("model") == "ahci"
+        disks.append({"controller": key,
+                      "channel": c.int_(d.get("channel", 0), f"{p}.channel", 0, 5 if ahci else 1),
+                      "drive": c.int_(d.get("drive", 0), f"{p}.drive", 0, 0 if ahci else 1),
                       "size": c.size(d.get("size", "8G"), f"{p}.size"),
                       "model": c.str_(d.get("model", "XENLAB VIRTUAL DISK"), f"{p}.model")})
     out["disks"] = disks

@@ -588,6 +588,29 @@ sched_poll = _struct("sched_poll", 24, [
     ("ports", "<u8", 0), ("nr_ports", "<u4", 8), ("timeout", "<u8", 16)])
 sched_remote_shutdown = _struct("sched_remote_shutdown", 8, [
     ("domain_id", "<u2", 0), ("reason", "<u4", 4)])
+# arch-x86/xen-x86_64.h: the saved register frame (Xen-private fields included)
+cpu_user_regs = _struct("cpu_user_regs", 200, [
+    (name, "<u8", 8 * i) for i, name in enumerate(
+        ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
+         "rdx", "rsi", "rdi"))] + [
+    ("error_code", "<u4", 120), ("entry_vector", "<u4", 124), ("rip", "<u8", 128),
+    ("cs", "<u2", 136), ("saved_upcall_mask", "u1", 140), ("rflags", "<u8", 144),
+    ("rsp", "<u8", 152), ("ss", "<u2", 160), ("es", "<u2", 168), ("ds", "<u2", 176),
+    ("fs", "<u2", 184), ("gs", "<u2", 192)])
+# arch-x86/xen.h (x86-64): the context VCPUOP_initialise takes
+VGCF_i387_valid = 1 << 0
+VGCF_in_kernel = 1 << 2
+VGCF_failsafe_disables_events = 1 << 3
+VGCF_syscall_disables_events = 1 << 4
+VGCF_online = 1 << 5
+vcpu_guest_context = _struct("vcpu_guest_context", 5168, [
+    ("fpu_ctxt", "V512", 0), ("flags", "<u8", 512), ("user_regs", cpu_user_regs, 520),
+    ("trap_ctxt", (trap_info, 256), 720), ("ldt_base", "<u8", 4816), ("ldt_ents", "<u8", 4824),
+    ("gdt_frames", ("<u8", 16), 4832), ("gdt_ents", "<u8", 4960), ("kernel_ss", "<u8", 4968),
+    ("kernel_sp", "<u8", 4976), ("ctrlreg", ("<u8", 8), 4984), ("debugreg", ("<u8", 8), 5048),
+    ("event_callback_eip", "<u8", 5112), ("failsafe_callback_eip", "<u8", 5120),
+    ("syscall_callback_eip", "<u8", 5128), ("vm_assist", "<u8", 5136),
+    ("fs_base", "<u8", 5144), ("gs_base_kernel", "<u8", 5152), ("gs_base_user", "<u8", 5160)])
 # vcpu.h
 vcpu_runstate_info = _struct("vcpu_runstate_info", 48, [
     ("state", "<i4", 0), ("state_entry_time", "<u8", 8), ("time", ("<u8", 4), 16)])

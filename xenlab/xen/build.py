@@ -87,14 +87,7 @@ class KernelImage:
             if ph["p_type"] == "PT_LOAD":
                 segs.append(Segment(ph["p_vaddr"], ph.data(), ph["p_memsz"]))
             elif ph["p_type"] == "PT_NOTE":
-                for n in ph.iter_notes():
-                    if n["n_name"] != "Xen":
-                        continue
-                    desc = n["n_descdata"]
-                    if isinstance(desc, str):
-                        desc = desc.encode("latin-1")
-                    notes[n["n_type"] if isinstance(n["n_type"], int) else
-                          int(str(n["n_type"]).split("_")[-1], 0)] = bytes(desc)
+                notes.update(_xen_notes(ph.data()))
         if not segs:
             raise ValueError("ELF image has no PT_LOAD segment")
 
@@ -113,6 +106,24 @@ class KernelImage:
                    xen_version=text(abi.XEN_ELFNOTE_XEN_VERSION),
                    loader=text(abi.XEN_ELFNOTE_LOADER),
                    features=text(abi.XEN_ELFNOTE_FEATURES), notes=notes)
+
+
+def _xen_notes(raw: bytes) -> dict[int, bytes]:
+    """The "Xen" notes of a PT_NOTE segment: {type: descriptor} (ELF note
+    records: namesz, descsz, type, then name and descriptor, 4-byte aligned)."""
+    out, off = {}, 0
+    while off + 12 <= len(raw):
+        namesz, descsz, ntype = (int.from_bytes(raw[off + 4 * i:off + 4 * i + 4], "little")
+                                 for i in range(3))
+        name_at = off + 12
+        desc_at = name_at + ((namesz + 3) & ~3)
+        end = desc_at + ((descsz + 3) & ~3)
+        if end > len(raw) + 3:
+            break
+        if raw[name_at:name_at + namesz].rstrip(b"\0") == b"Xen":
+            out[ntype] = raw[desc_at:desc_at + descsz]
+        off = end
+    return out
 
 
 def hypercall_page_bytes() -> bytes:
@@ -369,7 +380,9 @@ def build_dom0(xen, image: KernelImage, *, cmdline: str = "", initrd: bytes = b"
     st[R.RSP] = s64(lay.vstack_end)
     st[R.RSI] = s64(lay.vstartinfo_start)
     v.hw.mmu.flush()
-    xen.printk(f"*** LOADING DOMAIN 0 ***")
+    for t in d.vcpus:
+        xen.update_vcpu_time(t)
+    xen.printk("*** LOADING DOMAIN 0 ***")
     xen.printk(f"Dom0 has maximum {nr_vcpus} VCPUs; {d.tot_pages} pages "
                f"({d.tot_pages * 4 // 1024} MiB), boot region "
                f"{lay.v_start:#x}->{lay.v_end:#x}, entry {image.entry:#x}")

@@ -158,7 +158,7 @@ def heap_alloc_domheap(bits, offs, counts, hint, avail, order, bits_limit,
         if b < zone_hi:
             zone_hi = b
     dma_zone = dma_bitsize - PAGE_SHIFT          # first zone at/above 4 GiB
-    if lowmem_2g_4g and zone_hi < dma_zone:
+    if lowmem_2g_4g and bits_limit != 0 and zone_hi < dma_zone:
         # 2007: the constrained allocator knew only the 2-4 GiB pool.
         if zone_hi != dma_zone - 1:
             return np.int64(NO_MEMORY)

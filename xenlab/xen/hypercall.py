@@ -387,9 +387,12 @@ def do_vcpu_op(xen, v, cmd, vcpuid, arg):
         t.runstate = abi.RUNSTATE_offline
         return 0
     if cmd == abi.VCPUOP_initialise:
+        ctx = g.read_struct(arg, abi.vcpu_guest_context)
+        if ctx is None:
+            return -abi.EFAULT
         if t.initialised:
             return -abi.EEXIST
-        return -abi.ENOSYS            # vcpu_guest_context is not modelled
+        return boot_vcpu(xen, t, ctx)
     if cmd == abi.VCPUOP_get_runstate_info:
         import numpy as np
         rec = np.zeros((), dtype=abi.vcpu_runstate_info)
@@ -417,6 +420,55 @@ def do_vcpu_op(xen, v, cmd, vcpuid, arg):
             t.timer_deadline = 0
         return 0
     return -abi.ENOSYS
+
+
+def boot_vcpu(xen, t, ctx) -> int:
+    """arch_set_info_guest for a 64-bit PV vCPU: registers, virtual IDT,
+    callbacks, kernel stack, segment bases, and the two page-table roots
+    (ctrlreg[3] the kernel's, ctrlreg[1] the user's, as MFN << 12)."""
+    from ..machine import regs as R
+    from ..machine.pte import s64
+    from .domain import TrapInfo
+    from .mmuops import load_cr3
+    mm = xen.mm
+    for addr in (int(ctx["event_callback_eip"]), int(ctx["failsafe_callback_eip"]),
+                 int(ctx["syscall_callback_eip"]), int(ctx["user_regs"]["rip"])):
+        if not is_canonical(addr):
+            return -abi.EINVAL
+    kmfn = (int(ctx["ctrlreg"][3]) & abi.PADDR_MASK) >> 12
+    umfn = (int(ctx["ctrlreg"][1]) & abi.PADDR_MASK) >> 12
+    if not mm.get_page_and_type(kmfn, t.domain, abi.PGT_root_page_table):
+        return -abi.EINVAL
+    if umfn and not mm.get_page_and_type(umfn, t.domain, abi.PGT_root_page_table):
+        mm.put_page_and_type(kmfn)
+        return -abi.EINVAL
+    t.guest_table, t.guest_table_user = kmfn, umfn
+    t.kernel_mode = bool(int(ctx["flags"]) & abi.VGCF_in_kernel) or not umfn
+    st = t.hw.state
+    regs = ctx["user_regs"]
+    for name in ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax",
+                 "rcx", "rdx", "rsi", "rdi", "rsp"):
+        st[R.NAMES[name]] = s64(int(regs[name]))
+    st[R.RIP] = s64(int(regs["rip"]))
+    st[R.RFLAGS] = (int(regs["rflags"]) & ~(R.FLAG_IOPL | R.FLAG_VM)) | R.FLAG_IF | \
+        R.FLAGS_FIXED
+    st[R.CS] = int(regs["cs"]) | 3
+    st[R.SS] = int(regs["ss"]) | 3
+    t.trap_ctxt = {i: TrapInfo(i, int(e["flags"]), int(e["cs"]) | 3, int(e["address"]))
+                   for i, e in enumerate(ctx["trap_ctxt"]) if int(e["address"])}
+    t.kernel_ss, t.kernel_sp = int(ctx["kernel_ss"]) | 3, int(ctx["kernel_sp"])
+    t.event_addr = int(ctx["event_callback_eip"])
+    t.failsafe_addr = int(ctx["failsafe_callback_eip"])
+    t.syscall_addr = int(ctx["syscall_callback_eip"])
+    t.syscall_disables_events = bool(int(ctx["flags"]) & abi.VGCF_syscall_disables_events)
+    t.fs_base, t.gs_base_kernel = int(ctx["fs_base"]), int(ctx["gs_base_kernel"])
+    t.gs_base_user = int(ctx["gs_base_user"])
+    st[R.FS_BASE] = s64(t.fs_base)
+    st[R.GS_BASE] = s64(t.gs_base_kernel if t.kernel_mode else t.gs_base_user)
+    load_cr3(xen, t)
+    t.initialised = True
+    xen.update_vcpu_time(t)
+    return 0
 
 
 @register(abi.HYPERVISOR_set_timer_op, 1)

@@ -2,7 +2,7 @@
 
 Booting it (the constructor) does what Xen 3.1's ``__start_xen`` does to
 memory: the frame table covers every frame up to the top of RAM; the first
-MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-16 MiB (its image
+MiB and every non-RAM frame belong to DOMID_IO; Xen keeps 1-8 MiB (its image
 and the Xen heap, DOMID_XEN); the M2P table is allocated in 2 MiB chunks; the
 rest of RAM goes to the domain heap.  ``build_dom0`` then creates domain 0.
 
@@ -12,7 +12,7 @@ Two switches model 2007 behaviour (DESIGN.md):
     the debug build: it claims PTE bit 11 (``_PAGE_GNTTAB``, AVL bit 2) to
     mark grant mappings, so a guest L1 entry with that bit set is refused
     (asm-x86/page.h, ``#ifndef NDEBUG``); it also logs MEM_LOG lines to the
-    console and clobbers hypercall argument registers.
+    console and clobbers the argument registers a hypercall used.
 ``lowmem_2g_4g=True``
     the low-memory allocator hands out only frames between 2 GiB and 4 GiB
     (see :mod:`xenlab.xen.heap`).
@@ -33,7 +33,7 @@ from .mm import PvMm
 from .physmap import M2P
 
 XEN_FIRST_MFN = 0x100           # Xen is loaded at 1 MiB
-XENHEAP_END_MFN = 0x1000        # and keeps everything up to 16 MiB (xenheap_megabytes=16)
+XENHEAP_END_MFN = 0x800         # and keeps 1-8 MiB: its image and the Xen heap
 XEN_IMAGE_FRAMES = 0x200        # the image itself: 2 MiB
 CONRING_SIZE = 16384            # drivers/char/console.c: the console ring
 
@@ -81,6 +81,7 @@ class Xen:
         runs = ram_frames(e820)
         if not runs:
             raise ValueError("the machine's E820 map has no usable RAM")
+        runs = self._without_mmio(runs)
         self.max_page = max(first + n for first, n in runs)
         if self.max_page <= XENHEAP_END_MFN + 1024:
             raise ValueError(f"{self.max_page * 4096 >> 20} MiB of RAM is too little for "
@@ -115,15 +116,38 @@ class Xen:
         self._boot_m2p()
         self._boot_xen_pagetables()
 
+    def _without_mmio(self, runs):
+        """RAM runs minus frames the machine decodes as device MMIO (those are I/O)."""
+        top = max(f + n for f, n in runs)
+        mmio = self.memory.arrays[_mem.M_SLOT_OF][:top] < 0
+        if not mmio.any():
+            return runs
+        out = []
+        for f, n in runs:
+            seg = mmio[f:f + n]
+            if not seg.any():
+                out.append((f, n))
+                continue
+            edges = np.flatnonzero(np.diff(np.r_[True, seg, True].astype(np.int8)))
+            starts, ends = edges[::2], edges[1::2]   # runs of non-MMIO frames
+            for a, b in zip(starts, ends):
+                if b > a:
+                    out.append((f + int(a), int(b - a)))
+        return out
+
     @staticmethod
     def _is_ram(mfn, runs):
         return any(f <= mfn < f + n for f, n in runs)
 
     def alloc_xenheap_page(self) -> int:
         """A zeroed frame of Xen's own heap (DOMID_XEN, never guest-mappable)."""
-        if not self._xenheap_free:
-            raise MemoryError("Xen heap exhausted")
-        mfn = self._xenheap_free.pop()
+        if self._xenheap_free:
+            mfn = self._xenheap_free.pop()
+        else:                        # more from the domain heap, still Xen-private
+            mfn = self.heap.alloc(0, domid=abi.DOMID_XEN, why="xenheap")
+            if mfn is None:
+                raise MemoryError("Xen heap exhausted")
+            self.frametable.owner[mfn] = owner_code(abi.DOMID_XEN)
         self.memory.fill(mfn, 1, 0)
         self.frametable.count[mfn] = 0
         return mfn
@@ -316,6 +340,37 @@ class Xen:
         v = vcpu if vcpu is not None else self.dom0.vcpus[0]
         return run(self, v, max_instructions)
 
+    def call(self, vcpu, rip: int, regs: dict | None = None, *, stop_at: int,
+             max_instructions: int = 1_000_000):
+        """Run guest code at ``rip`` under Xen (hypercalls, traps, emulation all
+        served) until RIP reaches ``stop_at``; returns the last exit.  This is how
+        a Python kernel runs a small instruction stub as the guest."""
+        from ..machine.pte import s64
+        for k, val in (regs or {}).items():
+            vcpu.set_reg(k, val)
+        vcpu.hw.state[16] = s64(rip)
+        from .run import run
+        return run(self, vcpu, max_instructions, stop_at=stop_at)
+
+    def schedule(self, max_instructions: int = 10**7, quantum: int = 20_000, domid: int = 0):
+        """Round-robin the domain's runnable vCPUs, ``quantum`` instructions at
+        a time, until the budget is spent or none can run."""
+        from ..machine import regs as R
+        from .run import run
+        d = self.domains[domid]
+        left = int(max_instructions)
+        while left > 0 and d.shutdown_reason is None:
+            ran = False
+            for v in d.vcpus:
+                if not v.up or v.blocked or not v.initialised:
+                    continue
+                before = int(v.hw.state[R.ICOUNT])
+                run(self, v, min(quantum, left))
+                left -= max(int(v.hw.state[R.ICOUNT]) - before, 1)
+                ran = True
+            if not ran:
+                break
+
     def init_hw_state(self, v: Vcpu):
         """The machine state a 64-bit PV vCPU runs with: Xen's CR0/CR4/EFER,
         ring 3 with the flat selectors, IOPL 0, no I/O bitmap."""
@@ -433,6 +488,38 @@ class Xen:
     def guest_console_write(self, d: Domain, text: str):
         d.console_out.append(text)
         self._console_out(text, ring=False)
+
+    # ------------------------------------------------------------------ time, input
+    def update_vcpu_time(self, v: Vcpu):
+        """Publish Xen system time in vcpu_info.time (version odd while updating).
+
+        The scale is exact: one TSC tick is one nanosecond (tsc_shift 1,
+        tsc_to_system_mul 2**31), matching the run loop's clock."""
+        from ..machine import regs as R
+        d = v.domain
+        base = self.shared_info_addr(d, "time", v.vcpu_id)
+        ver = int.from_bytes(self.read_machine(base, 4), "little")
+        rec = np.zeros((), dtype=abi.vcpu_time_info)
+        rec["version"] = (ver + 2) | 0
+        rec["tsc_timestamp"] = (int(v.hw.state[R.TSC]) + int(v.hw.state[R.ICOUNT])) & ((1 << 64) - 1)
+        rec["system_time"] = self.system_time_ns
+        rec["tsc_to_system_mul"] = 1 << 31
+        rec["tsc_shift"] = 1
+        self.write_machine(base, (ver + 1).to_bytes(4, "little"))
+        self.write_machine(base, rec.tobytes())
+
+    def send_virq(self, virq: int, domid: int = 0, vcpu: int = 0):
+        """Raise a VIRQ (e.g. VIRQ_DEBUG for a debug key) for a domain's vCPU."""
+        from .evtchn import send_guest_virq
+        send_guest_virq(self, self.domains[domid].vcpus[vcpu], virq)
+
+    def serial_input(self, data: bytes | str):
+        """Characters typed on Xen's console: queued for CONSOLEIO_read, VIRQ_CONSOLE to dom0."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.console_input += data
+        from .evtchn import send_global_virq
+        send_global_virq(self, self.dom0, abi.VIRQ_CONSOLE)
 
     # ------------------------------------------------------------------ views
     def frame_table(self, *, owned_only: bool = True):

@@ -91,9 +91,24 @@ class PvMm:
 
     # -- entries in machine memory -------------------------------------------------
     def read_entry(self, maddr: int) -> int:
+        """An 8-byte entry of a RAM frame (fast path straight from the pool)."""
+        arr = self.memory.arrays
+        mfn = maddr >> 12
+        if 0 <= mfn < len(arr[0]):
+            s = int(arr[0][mfn])
+            if s >= 0:
+                return int(arr[2][s * 512 + ((maddr & 0xFFF) >> 3)]) & _M64
         return self.memory.read64(maddr)
 
     def write_entry(self, maddr: int, value: int):
+        arr = self.memory.arrays
+        mfn = maddr >> 12
+        if 0 <= mfn < len(arr[0]):
+            s = int(arr[0][mfn])
+            if s > 0 and not arr[6][s] & 1:          # a touched frame holding no code
+                value &= _M64
+                arr[2][s * 512 + ((maddr & 0xFFF) >> 3)] = value - (1 << 64) if value >> 63 else value
+                return
         self.xen.write_machine(maddr, (value & _M64).to_bytes(8, "little"))
 
     def read_table(self, mfn: int) -> np.ndarray:

@@ -41,12 +41,15 @@ def do_mmu_update(xen, v, ureqs, count, pdone, fdom):
     fd = foreigndom(xen, v)
     rc = 0
     i = 0
+    batch = _Batch(g, ureqs, count, 16)
     while i < count:
-        req = g.read_struct(ureqs + 16 * i, abi.mmu_update)
+        req = batch.get(i)
         if req is None:
             rc = -abi.EFAULT
             break
-        ptr, val = int(req["ptr"]), int(req["val"])
+        ptr = int.from_bytes(req[:8], "little")
+        val = int.from_bytes(req[8:], "little")
+        batch.written(ptr)
         cmd = ptr & 7                     # sizeof(l1_pgentry_t) - 1
         okay = False
         if cmd == abi.MMU_NORMAL_PT_UPDATE:
@@ -68,6 +71,34 @@ def do_mmu_update(xen, v, ureqs, count, pdone, fdom):
         i += 1
     _write_done(xen, v, pdone, i)
     return rc
+
+
+class _Batch:
+    """The request array, read a page at a time (Xen reads one request at a
+    time; a request that writes into the array's own frames re-reads it)."""
+
+    def __init__(self, g, va, count, size):
+        self.g, self.va, self.count, self.size = g, va, count, size
+        self.first, self.data, self.frames = 0, b"", set()
+
+    def get(self, i):
+        off = (i - self.first) * self.size
+        if not (0 <= off and off + self.size <= len(self.data)):
+            va = self.va + i * self.size
+            n = min(self.count - i, max(1, (4096 - (va & 0xFFF)) // self.size))
+            raw = self.g.read(va, n * self.size)
+            if raw is None:
+                raw = self.g.read(va, self.size)
+                if raw is None:
+                    return None
+            ma = self.g.translate(va, False)
+            self.frames = {ma >> 12} if ma is not None else set()
+            self.first, self.data, off = i, raw, 0
+        return self.data[off:off + self.size]
+
+    def written(self, ptr):
+        if (ptr >> 12) in self.frames:
+            self.data = b""                  # the guest edits its own request list
 
 
 def normal_pt_update(xen, v, ptr, val, fd) -> bool:
@@ -278,7 +309,7 @@ def guest_l1e_maddr(xen, v, va: int):
     from ..machine import regs as R
     table = (int(v.hw.state[R.CR3]) & abi.PADDR_MASK) >> 12
     for shift in (39, 30, 21):
-        e = xen.memory.read64((table << 12) + ((va >> shift) & 511) * 8)
+        e = xen.mm.read_entry((table << 12) + ((va >> shift) & 511) * 8)
         if not e & 1:
             return None
         if shift != 39 and e & abi._PAGE_PSE:

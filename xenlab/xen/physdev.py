@@ -138,8 +138,14 @@ def assign_irq_vector(xen, irq: int) -> int:
 # -- the IOAPIC, accessed through the machine's MMIO bus --------------------------------
 
 def _ioapic_present(xen, base: int) -> bool:
-    mmio = xen.machine.mmio
-    return hasattr(mmio, "region_at") and mmio.region_at(base) is not None
+    """ioapic_physbase_to_id: is ``base`` the address of one of the IOAPICs?"""
+    ioapics = getattr(xen.machine, "ioapics", None)
+    if ioapics:
+        return any(int(getattr(io, "address", -1)) == base for io in ioapics)
+    mem = xen.memory
+    if not 0 <= base < (mem.nmfn << 12):
+        return False
+    return mem.mmio_region(base >> 12) is not None
 
 
 def ioapic_guest_read(xen, base: int, reg: int):

@@ -55,9 +55,9 @@ def gdt_va(v) -> int:
     return abi.PERDOMAIN_VIRT_START + (v.vcpu_id << 16)
 
 
-def run(xen, v, max_instructions: int = 10**7):
+def run(xen, v, max_instructions: int = 10**7, stop_at: int | None = None):
     """Run ``v`` until its budget is spent, it blocks, its domain stops, or a
-    breakpoint; returns the last CPU exit (or None if it never ran)."""
+    breakpoint (``stop_at``, or the vCPU's own); returns the last CPU exit."""
     hw = v.hw
     if not hasattr(hw, "run_native"):
         raise RuntimeError("this vCPU has no CPU attached (HwVcpu stand-in); "
@@ -65,10 +65,16 @@ def run(xen, v, max_instructions: int = 10**7):
     m = xen.machine
     left = int(max_instructions)
     last = None
+    bps = None
+    if stop_at is not None:
+        import numpy as np
+        from ..machine.pte import s64
+        bps = np.append(getattr(hw, "_bps", np.zeros(0, np.int64)), np.int64(s64(stop_at)))
+    _wake_on_interrupt(xen, v)
     traps.resume_guest(xen, v)
     while left > 0 and not v.blocked and v.domain.shutdown_reason is None:
         _irq_line(xen, v)
-        ex = hw.run_native(left)
+        ex = hw.run_native(left, bps) if bps is not None else hw.run_native(left)
         last = ex
         left -= int(ex.count or 0)
         xen.system_time_ns += int(ex.count or 0) * NS_PER_INSTRUCTION
@@ -92,7 +98,21 @@ def run(xen, v, max_instructions: int = 10**7):
         else:
             break
         _timers(xen, v)
+        if v.blocked:
+            _wake_on_interrupt(xen, v)
     return last
+
+
+def _wake_on_interrupt(xen, v):
+    """A blocked vCPU (SCHEDOP_block/poll) wakes when Xen takes a pending
+    interrupt that becomes one of its events (or its timer has expired)."""
+    if not v.blocked or v.domain.shutdown_reason is not None:
+        return
+    _timers(xen, v)
+    router = getattr(xen.machine, "interrupts", None)
+    cpu = getattr(v.hw, "index", 0)
+    while v.blocked and router is not None and router.pending(cpu):
+        do_interrupt(xen, v)
 
 
 def _irq_line(xen, v):

@@ -201,10 +201,27 @@ def handle_syscall(xen, v):
             rc = xen.hypercall(v, nr, *args[:5]) if nr < abi.NR_hypercalls \
                 else -abi.ENOSYS
             st[R.RAX] = s64(rc)
+            if xen.debug and not getattr(v, "regs_replaced", False):
+                clobber_args(v, nr)
     except DomainCrash as e:
         domain_crash(xen, v, str(e))
         return
     resume_guest(xen, v)
+
+
+DEBUG_CLOBBER = 0xDEADBEEFDEADF00D
+
+
+def clobber_args(v, nr: int):
+    """Debug builds deliberately corrupt the argument registers a hypercall
+    used, so a guest that relies on them surviving breaks early (the value and
+    rule of Xen's debug hypercall path)."""
+    from .hypercall import TABLE
+    entry = TABLE.get(nr)
+    if entry is None:
+        return
+    for reg in HYPERCALL_ARGS[:entry[1]]:
+        v.hw.state[reg] = s64(DEBUG_CLOBBER)
 
 
 def handle_exception(xen, v, vector: int, error_code: int = 0, cr2: int = 0):

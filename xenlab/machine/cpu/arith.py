@@ -108,7 +108,7 @@ def shift(st, sub, szc, a, count):
             of = (1 if (r & sign) != 0 else 0) ^ cf
         else:
             cf = 1 if (r & sign) != 0 else 0
-            of = cf ^ (1 if (r & (sign >> 1) & m) != 0 else 0)
+            of = cf ^ ((r >> (bits - 2)) & 1)
         nf = (f & ~np.int64(R.FLAG_CF | R.FLAG_OF)) | cf | (of << 11)
     elif sub == 2 or sub == 3:         # RCL / RCR through CF
         k = c % (bits + 1) if szc < 2 else c
@@ -120,13 +120,12 @@ def shift(st, sub, szc, a, count):
                 cf = out
             else:
                 out = r & 1
-                r = ((r >> 1) & (m >> 1)) | (sign if cf else 0)
-                r &= m
+                r = ((r >> 1) & (m & ~sign)) | (sign if cf else 0)
                 cf = out
         if sub == 2:
             of = (1 if (r & sign) != 0 else 0) ^ cf
         else:
-            of = (1 if (r & sign) != 0 else 0) ^ (1 if (r & (sign >> 1) & m) != 0 else 0)
+            of = (1 if (r & sign) != 0 else 0) ^ ((r >> (bits - 2)) & 1)
         nf = (f & ~np.int64(R.FLAG_CF | R.FLAG_OF)) | cf | (of << 11)
     else:
         if sub == 4 or sub == 6:       # SHL / SAL
@@ -164,7 +163,7 @@ def shxd(st, right, szc, a, b, count):
     if szc == 1 and c > 16:            # undefined: model as a shift of the 32-bit pair
         c = c & 15 if (c & 15) != 0 else 16
     if not right:
-        r = ((a << c) | ((b >> (bits - c)) if c < bits else b)) & m
+        r = ((a << c) | (((b >> (bits - c)) & ((np.int64(1) << c) - 1)) if c < bits else b)) & m
         cf = (a >> (bits - c)) & 1
     else:
         lo = (a >> c) & ((np.int64(1) << (bits - c)) - 1) if c < bits else np.int64(0)

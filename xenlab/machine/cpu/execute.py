@@ -70,7 +70,7 @@ def step(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
     save = dc[DC_SAVE]
     for i in range(S.NSAVE):
         save[i] = st[i]
-    if op < O.HOT_LIMIT or op <= O.SHIFT or op == O.SHXD or op == O.BT or op == O.BSF \
+    if op < O.HOT_LIMIT or (op <= O.SHIFT and op != O.PUSHF and op != O.POPF) or op == O.SHXD or op == O.BT or op == O.BSF \
             or op == O.BSR or op == O.BSWAP or op == O.RET_I or op == O.LEAVE \
             or op == O.LOOP:
         n = exec_basic(mem, st, tlb, dc, xi, info, disp, imm)

@@ -87,6 +87,11 @@ def decode_at(mem, st, tlb, dc, rip, uacc, e, hbase, mode64):
     return e
 
 
+# "no page entered" for the fetch loop: not a virtual page number (those are
+# sign-extended 36-bit values, so kernel pages in the upper half are negative)
+NO_PAGE = np.int64(1) << 62
+
+
 @njit(cache=True)
 def page_has_bp(bps, vpn):
     for i in range(bps.shape[0]):
@@ -199,7 +204,7 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
     if reason == S.EXIT_NONE and irq_cnt == 0 and irq_ready(st):
         reason = S.EXIT_IRQ
         xi[S.XI_REASON] = reason
-    cur_vpn = np.int64(-1)
+    cur_vpn = NO_PAGE   # (a vpn of the upper half is negative: -1 is a real page)
     cbase = np.int64(0)
     pbase = np.int64(0)
     has_bp = False
@@ -225,11 +230,11 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
             if vpn != cur_vpn:
                 cbase, pbase = enter_page(mem, st, tlb, dc, xi, rip, uacc)
                 if cbase < 0:
-                    cur_vpn = -1
+                    cur_vpn = NO_PAGE
                 else:
                     cur_vpn = vpn
                     has_bp = bps.shape[0] > 0 and page_has_bp(bps, vpn)
-            if cur_vpn >= 0:
+            if cur_vpn != NO_PAGE:
                 off = rip & 0xFFF
                 e = cbase + off
                 info = dec[e, 0]
@@ -393,13 +398,13 @@ def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
         # -- the general path ---------------------------------------------------------
         if st[S.STATUS] == 0:
             st[R.ICOUNT] = icount0 + done
-            if mode64 and cur_vpn >= 0:
+            if mode64 and cur_vpn != NO_PAGE:
                 n = step(mem, st, tlb, dc, xi, owner, info, dec[e, 1], dec[e, 2], left)
             else:
                 n = step_uncached(mem, st, tlb, dc, xi, owner, left)
             done += n
             left -= n
-        cur_vpn = -1
+        cur_vpn = NO_PAGE
         r = st[S.STATUS]
         if r != 0:
             if r < 0:

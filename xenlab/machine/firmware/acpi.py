@@ -13,7 +13,9 @@ Layouts follow the ACPI Specification 6.5:
 - §5.2.12 MADT (Table 5.19) with Processor Local APIC (§5.2.12.2), I/O APIC
   (§5.2.12.3), Interrupt Source Override (§5.2.12.5, MPS INTI flags Table 5.26)
   and Local APIC NMI (§5.2.12.7) structures;
-- MCFG: PCI Firmware Specification 3.0 §4.1.2 (the ECAM base per segment/bus range).
+- MCFG: PCI Firmware Specification 3.0 §4.1.2 (the ECAM base per segment/bus range);
+- HPET: IA-PC HPET Specification 1.0a §3.2.4 (event timer block id, base address
+  as a GAS, sequence number, minimum tick, page protection).
 """
 
 from __future__ import annotations
@@ -204,3 +206,8 @@ def madt(*, lapic_address, cpus, ioapics, overrides, nmis, oem_id, oem_table_id)
 def mcfg(base, start_bus, end_bus, oem_id, oem_table_id) -> bytes:
     body = bytes(8) + struct.pack("<QHBBI", base, 0, start_bus, end_bus, 0)
     return sdt("MCFG", 1, body, oem_id, oem_table_id)
+
+
+def hpet(block_id, base, oem_id, oem_table_id, min_tick=0x80) -> bytes:
+    body = struct.pack("<I", block_id) + gas(0, 64, base) + struct.pack("<BHB", 0, min_tick, 0)
+    return sdt("HPET", 1, body, oem_id, oem_table_id)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import struct
 
-from ..pci import config as C
 from .acpi import checksum
 
 SIG_32 = b"_32_"

@@ -298,8 +298,9 @@ class PciFunction:
     def bar_sizing(self, bar: Bar) -> bool:
         """True while software has written all ones (the BAR holds its size mask)."""
         off = bar.offset
-        mask = int.from_bytes(self.wmask[off:off + 4].tobytes(), "little")
-        return (self.get(off, 4) & mask) == mask
+        n = 8 if bar.kind == "mem64" else 4
+        mask = int.from_bytes(self.wmask[off:off + n].tobytes(), "little")
+        return (self.get(off, n) & mask) == mask
 
     # -- device side ----------------------------------------------------------------
     def bar_read(self, index, offset, size):
