@@ -20,6 +20,8 @@ COMMANDS = {
     "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
     "assign": ("xenlab.grading.cli_assign", "write each student's copy of the labs (their variant)"),
     "grade": ("xenlab.grading.cli_grade", "re-run submissions and grade them from the model"),
+    "boot": ("xenlab.boot_cli", "boot a machine to a stage of the dom0 bring-up (Xen or --native)"),
+    "stages": ("xenlab.stages_cli", "list the stages of the bring-up and their hooks"),
 }
 
 

@@ -24,6 +24,7 @@ BENCHES = {
     "boot": "xenlab.bench.boot:bench_boot",
     "machine": "xenlab.bench.machine:bench_machine",
     "cpu": "xenlab.bench.cpu:bench_cpu",
+    "stages": "xenlab.bench.stages:bench_stages",
 }
 
 
