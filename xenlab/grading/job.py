@@ -126,7 +126,7 @@ def grade_submission(job: dict) -> dict:
             "setup": source(trusted_by_id[setup.grade_id]),
             "stage_expr": lab.stage_expr, "hooks": lab.hooks, "student_cells": cells,
             "check_cells": [{"grade_id": c.grade_id, "source": source(trusted_by_id[c.grade_id]),
-                             "checks": c.checks} for c in lab.check_cells],
+                             "calls": c.calls} for c in lab.check_cells],
             "locked_sources": [source(trusted_by_id[c.grade_id]) for c in lab.cells
                                if c.role in LOCKED_ROLES]}
     sandbox = Sandbox(sjob, limit, job.get("env"))
@@ -149,7 +149,7 @@ def grade_submission(job: dict) -> dict:
         if kind == "flag":
             flags.append(Flag(**ev))
         elif kind == "check":
-            results[(ev["cell"], ev["result"]["name"])] = ev["result"]
+            results[(ev["cell"], ev["result"]["name"], ev.get("n", 0))] = ev["result"]
         elif kind == "cell_error":
             out["notes"].append(f"{ev['cell']}: {ev['error']}")
             cell_errors[ev["cell"]] = ev["error"]
@@ -201,18 +201,23 @@ def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None,
     seen = rerun.seen_checks() if rerun else {}
     rows = []
     for cell in lab.check_cells:
-        got = {k: results.get((cell.grade_id, k)) for k in cell.checks}
+        calls, count = [], {}
+        for name, hidden in cell.calls:                 # (name, hidden, n-th run in the cell)
+            count[name] = count.get(name, -1) + 1
+            calls.append((name, hidden, count[name]))
+        got = {c: results.get((cell.grade_id, c[0], c[2])) for c in calls}
         cell_ok = all(r is not None and r["status"] == "pass" for r in got.values())
         notebook = "not run"
         if rerun is not None:
             ran = rerun.ran(cell.grade_id)
             notebook = "ran" if ran else f"{rerun.status}: did not run"
-        for k in cell.checks:
-            r = got[k]
+        for call in calls:
+            k, hidden, _ = call
+            r = got[call]
             reg = catalog.get(k, {})
             maxp = float(r["max_points"]) if r else float(reg.get("points", 0))
             title = r["title"] if r else reg.get("title", k)
-            card = seen.get(k) or r
+            card = r if hidden else (seen.get(k) or r)     # hidden: the student saw nothing
             model_status = r["status"] if r else how.split(":")[0] if how != "ok" else "not run"
             status = model_status
             if card:
@@ -226,7 +231,8 @@ def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None,
             points = maxp if (r and cell_ok) else 0.0
             reasons = []
             if r and r["status"] == "pass" and not cell_ok:
-                bad = [n for n, x in got.items() if not x or x["status"] != "pass"]
+                bad = [n + (" (hidden)" if h else "") for (n, h, _), x in got.items()
+                       if not x or x["status"] != "pass"]
                 reasons.append(f"no credit: {', '.join(bad)} in the same check cell did not pass")
             if rerun is not None and not rerun.ran(cell.grade_id):
                 points, status = 0.0, rerun.status
@@ -242,7 +248,7 @@ def _rows(out, lab, results=None, rerun=None, flags=(), how="ok", catalog=None,
                                "model or the check)")
                 reasons += [str(f) for f in info]
             rows.append({"student": out["student"], "lab": lab.name, "cell": cell.grade_id,
-                         "check": k, "title": title, "hidden": k in cell.hidden_checks,
+                         "check": k, "title": title, "hidden": hidden,
                          "points": points, "max_points": maxp, "status": status,
                          "message": message, "flags": "; ".join(reasons),
                          "model_status": model_status,

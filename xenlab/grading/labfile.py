@@ -64,6 +64,32 @@ def checks_in(src: str, where: str = "cell") -> list[str]:
     return [n for _, _, n in sorted(names)]
 
 
+def check_calls(src: str, where: str = "cell") -> list[tuple[str, bool]]:
+    """(check name, hidden) for every run(...) of a check cell, in order; hidden ones
+    are those inside ``### BEGIN/END HIDDEN TESTS`` (the same check may run twice:
+    on the student's stage and, hidden, on another seed or profile)."""
+    from ..tools.release import BEGIN_HIDDEN, END_HIDDEN
+    hidden_lines, inside = set(), False
+    for n, line in enumerate(src.split("\n"), 1):
+        mark = line.strip()
+        if mark.startswith(BEGIN_HIDDEN):
+            inside = True
+        elif mark.startswith(END_HIDDEN):
+            inside = False
+        elif inside:
+            hidden_lines.add(n)
+    tree = ast.parse(src)
+    calls = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                and ((isinstance(node.func, ast.Name) and node.func.id == "run")
+                     or (isinstance(node.func, ast.Attribute) and node.func.attr == "run"))):
+            calls.append((node.lineno, node.col_offset, node.args[0].value,
+                          node.lineno in hidden_lines))
+    return [(name, hidden) for _, _, name, hidden in sorted(calls)]
+
+
 def hooks_assigned(src: str) -> list[str]:
     """Hook names a cell installs with ``lab.hooks.NAME = ...``."""
     try:
@@ -127,8 +153,16 @@ class LabCell:
     grade_id: str | None
     source: str                       # instructor's source (solutions, hidden tests)
     points: float | None = None       # nbgrader points (check cells)
-    checks: list[str] = field(default_factory=list)          # every check it runs
-    hidden_checks: list[str] = field(default_factory=list)   # those only in hidden regions
+    calls: list[tuple[str, bool]] = field(default_factory=list)   # (check, hidden), in order
+
+    @property
+    def checks(self) -> list[str]:
+        """Every check the cell runs (once each)."""
+        return list(dict.fromkeys(n for n, _ in self.calls))
+
+    @property
+    def hidden_checks(self) -> list[str]:
+        return list(dict.fromkeys(n for n, h in self.calls if h))
 
     @property
     def locked(self) -> bool:
@@ -199,10 +233,10 @@ def read_lab(nb_or_path, name: str | None = None) -> Lab:
             seen_ids[gid] = i
         lc = LabCell(i, role, gid, src)
         if role == "check":
-            lc.checks = checks_in(src, where)
-            public = checks_in(strip_hidden(src, where), where)
-            lc.hidden_checks = [n for n in lc.checks if n not in public]
-            if not lc.checks:
+            checks_in(src, where)                  # names a syntax error
+            strip_hidden(src, where)               # names a malformed hidden region
+            lc.calls = check_calls(src, where)
+            if not lc.calls:
                 raise LabFormatError(f"{where}: a check cell that runs no check "
                                      "(expected xenlab.checks.run(\"name\", lab))")
             lc.points = (cell.get("metadata", {}).get("nbgrader") or {}).get("points")

@@ -57,8 +57,8 @@ def nbgrader_source(nb_or_path, name: str | None = None):
             meta.update(grade=True, solution=False, locked=True)
             from xenlab.checks import REGISTRY
             lc = next(c for c in lab.check_cells if c.grade_id == meta["grade_id"])
-            if all(k in REGISTRY for k in lc.checks):
-                meta["points"] = float(sum(REGISTRY[k].points for k in lc.checks))
+            if all(k in REGISTRY for k, _ in lc.calls):
+                meta["points"] = float(sum(REGISTRY[k].points for k, _ in lc.calls))
             meta.setdefault("points", 0.0)
     return lab, nb
 

@@ -112,7 +112,9 @@ def run(job: dict, emit) -> None:
 
     def collect(name, stage):
         res = evaluate(name, stage)
-        emit("check", cell=current["cell"], result=res.to_json())
+        key = (current["cell"], name)
+        current[key] = current.get(key, -1) + 1          # the n-th run of it in this cell
+        emit("check", cell=current["cell"], n=current[key], result=res.to_json())
         return res
 
     C.run = collect
@@ -127,7 +129,7 @@ def run(job: dict, emit) -> None:
              traceback=traceback.format_exc()[-2000:])
         return
     emit("timing", step="setup", seconds=perf() - t0)
-    names = [k for cell in job["check_cells"] for k in cell["checks"]]
+    names = [k for cell in job["check_cells"] for k, _ in cell["calls"]]
     emit("catalog", checks={k: {"title": C.REGISTRY[k].title, "points": C.REGISTRY[k].points,
                                 "hidden": C.REGISTRY[k].hidden}
                             for k in names if k in C.REGISTRY})
