@@ -17,8 +17,9 @@ def add_arguments(p):
     p.add_argument("--overwrite", action="store_true",
                    help="replace copies that already exist in --out")
     p.add_argument("--nbgrader", metavar="COURSE_DIR",
-                   help="also (or, without --students, only) write an nbgrader course: "
-                        "COURSE_DIR/source/LAB/LAB.ipynb and nbgrader_config.py")
+                   help="write an nbgrader course instead: COURSE_DIR/source/LAB/LAB.ipynb, "
+                        "nbgrader_config.py and (with --students) students.csv for "
+                        "`nbgrader db student import`")
 
 
 def run(args) -> int:
@@ -33,12 +34,13 @@ def run(args) -> int:
         labs = find_labs(args.labs)
         if args.nbgrader:
             from .nbgrader import nbgrader_course
-            made = nbgrader_course(list(labs.values()), args.nbgrader,
-                                   students=read_roster(args.students) if args.students else ())
+            students = read_roster(args.students) if args.students else ()
+            made = nbgrader_course(list(labs.values()), args.nbgrader, students=students)
             print(f"nbgrader course in {args.nbgrader}: {len(made)} assignment(s) "
-                  f"({', '.join(made)}); next: cd {args.nbgrader} && "
-                  f"nbgrader generate_assignment {next(iter(made))}")
-        if args.students:
+                  f"({', '.join(made)})" + (f", {len(students)} student(s) in students.csv"
+                                            if students else "") +
+                  f"; next: cd {args.nbgrader} && nbgrader generate_assignment {made[0]}")
+        else:
             from .assign import assign
             students = read_roster(args.students)
             rows = assign(list(labs.values()), students, read_secret(args.secret_file), args.out,

@@ -138,16 +138,17 @@ def plot(t, *, lab: str | None = None, bins: int | None = None):
         t = t[t["lab"] == lab]
     if t.empty:
         raise ValueError("the grade table has no rows" + (f" for lab {lab!r}" if lab else ""))
-    groups = list(t.groupby(["lab", "check"], sort=True))
+    groups = list(t.groupby(["lab", "check", "hidden"], sort=True))
     n = len(groups)
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
-    for ax, ((lab_, chk), g) in zip(axes.flat, groups):
+    for ax, ((lab_, chk, hidden), g) in zip(axes.flat, groups):
         top = float(g["max_points"].max())
         ax.hist(g["points"], bins=bins or max(2, int(top) + 1), range=(0, max(top, 1)),
                 color="#1a7f37", edgecolor="white")
-        ax.set_title(f"{chk}\n({lab_})", fontsize=8)
+        hid = str(hidden).lower() in ("true", "1")
+        ax.set_title(f"{chk}{' (hidden)' if hid else ''}\n({lab_})", fontsize=8)
         ax.set_xlabel("points")
         ax.set_ylabel("students")
     for ax in list(axes.flat)[n:]:
