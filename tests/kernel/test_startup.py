@@ -119,3 +119,14 @@ def test_iopl_only_on_the_boot_cpu_faults_on_the_second():
     assert e.value.text.lstrip().startswith("panic[cpu1]")
     assert e.value.trap.vector == 13
     assert [v.iopl for v in d.vcpus] == [1, 0]
+
+
+def test_a_fault_in_the_kernels_own_access_is_a_bad_trap_panic():
+    m, xen, d, k = xen_kernel()
+    k.enter()
+    k.boot_archive = (0x800, 512)                    # nothing is mapped in the first page
+    with pytest.raises(KernelPanic) as e:
+        k.krtld()
+    assert e.value.message.startswith("BAD TRAP: type=e (#pf Page fault)")
+    assert "addr=800" in e.value.message and "NULL pointer" in e.value.message
+    assert "unix:krtld ()" in e.value.text and "the kernel read it" in e.value.text

@@ -44,3 +44,13 @@ def test_bad_arguments_are_named(capsys):
     assert "no stage 'bogus'" in capsys.readouterr().err
     assert main(["boot", "--profile", "no-such-box", "--to", "toolchain"]) == 2
     assert "no-such-box" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("native", [False, True])
+def test_every_profile_boots_to_iopl_from_the_command_line(native, capsys):
+    from xenlab.machine.profile import list_profiles
+    for p in list_profiles():
+        args = ["boot", "--profile", p, "--to", "iopl", "--fix", "all", "--quiet"]
+        assert main(args + (["--native"] if native else [])) == 0, p
+        assert "reached stage 'iopl'" in capsys.readouterr().out

@@ -164,3 +164,18 @@ def test_every_profile_boots_to_iopl(native):
     for p in list_profiles():
         r = Stage("iopl", profile=p, native=native).fix("all").boot()
         assert r.ok, f"{p}: {r.summary()}"
+
+
+def test_determinism_holds_across_processes_and_hash_seeds():
+    import os
+    import subprocess
+    import sys
+    code = ("from xenlab.lab import Stage\n"
+            "s = Stage('iopl', profile='qemu-i440fx', seed=9).fix('all'); s.boot()\n"
+            "print(s.state_hash())\n")
+    outs = []
+    for hs in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hs)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                   capture_output=True, text=True).stdout.strip())
+    assert outs[0] == outs[1] and len(outs[0]) == 64

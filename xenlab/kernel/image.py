@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..xen import abi
 from . import elf
 
 # The kernel's virtual base: the top 2 GiB, where x86-64 kernels are linked
@@ -28,15 +29,6 @@ KERNEL_PADDR = 0x400000          # i86pc: where the boot loader puts the kernel
 DBOOT_PADDR = 0x100000           # i86pc: dboot's mode-switch code
 SRC = Path(__file__).with_name("src")
 
-# Xen ELF note types (xen/include/public/elfnote.h).
-XEN_ELFNOTE_ENTRY = 1
-XEN_ELFNOTE_HYPERCALL_PAGE = 2
-XEN_ELFNOTE_VIRT_BASE = 3
-XEN_ELFNOTE_PADDR_OFFSET = 4
-XEN_ELFNOTE_XEN_VERSION = 5
-XEN_ELFNOTE_GUEST_OS = 6
-XEN_ELFNOTE_GUEST_VERSION = 7
-XEN_ELFNOTE_LOADER = 8
 
 
 @dataclass(frozen=True)
@@ -88,14 +80,14 @@ class Unix:
     def elf_i86xen(self) -> bytes:
         """``platform/i86xen/kernel/amd64/unix``: a PV kernel image for Xen's loader."""
         notes = b"".join([
-            elf.note(XEN_ELFNOTE_GUEST_OS, b"Xen", b"SunOS\0"),
-            elf.note(XEN_ELFNOTE_GUEST_VERSION, b"Xen", b"5.11\0"),
-            elf.note(XEN_ELFNOTE_XEN_VERSION, b"Xen", b"xen-3.0\0"),
-            elf.note(XEN_ELFNOTE_LOADER, b"Xen", b"generic\0"),
-            elf.note(XEN_ELFNOTE_VIRT_BASE, b"Xen", self.base.to_bytes(8, "little")),
-            elf.note(XEN_ELFNOTE_PADDR_OFFSET, b"Xen", self.base.to_bytes(8, "little")),
-            elf.note(XEN_ELFNOTE_ENTRY, b"Xen", self.sym("_start").to_bytes(8, "little")),
-            elf.note(XEN_ELFNOTE_HYPERCALL_PAGE, b"Xen",
+            elf.note(abi.XEN_ELFNOTE_GUEST_OS, b"Xen", b"SunOS\0"),
+            elf.note(abi.XEN_ELFNOTE_GUEST_VERSION, b"Xen", b"5.11\0"),
+            elf.note(abi.XEN_ELFNOTE_XEN_VERSION, b"Xen", b"xen-3.0\0"),
+            elf.note(abi.XEN_ELFNOTE_LOADER, b"Xen", b"generic\0"),
+            elf.note(abi.XEN_ELFNOTE_VIRT_BASE, b"Xen", self.base.to_bytes(8, "little")),
+            elf.note(abi.XEN_ELFNOTE_PADDR_OFFSET, b"Xen", self.base.to_bytes(8, "little")),
+            elf.note(abi.XEN_ELFNOTE_ENTRY, b"Xen", self.sym("_start").to_bytes(8, "little")),
+            elf.note(abi.XEN_ELFNOTE_HYPERCALL_PAGE, b"Xen",
                      self.sym("hypercall_page").to_bytes(8, "little")),
         ])
         seg = elf.LoadSegment(self.base, self.base - self.base, self.image)

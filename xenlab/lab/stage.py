@@ -25,6 +25,9 @@ from .boot import Boot, StageFailed
 from .hooks import SPECS, Hooks
 from .stages import STAGE_NAMES, stage_index
 
+# Set by xenlab.checks on import: (stage, hidden) -> list of CheckResult.
+CHECK_RUNNER = None
+
 
 @dataclass
 class BootResult:
@@ -203,11 +206,16 @@ class Stage:
 
     # -- checks -------------------------------------------------------------------------------
     def check(self, *, hidden: bool = False):
-        """Run this stage's check cards (``xenlab.checks``) against the model."""
-        from .. import checks                       # presentation layer, loaded on demand
-        from ..checks import stages as _registered  # noqa: F401
-        return [checks.run(c.name, self) for c in checks.checks_for(self.name)
-                if hidden or not c.hidden]
+        """Run this stage's check cards against the model.
+
+        The cards live in the presentation layer (``xenlab.checks``), which
+        registers its runner in :data:`CHECK_RUNNER` when imported; the lab
+        layer never imports upwards.
+        """
+        if CHECK_RUNNER is None:
+            raise RuntimeError("check cards live in xenlab.checks: `import xenlab.checks` "
+                               "first (the lab notebooks' setup cell does)")
+        return CHECK_RUNNER(self, hidden)
 
     def __repr__(self):
         state = self.result.summary() if self.result else "not booted"

@@ -42,6 +42,22 @@ KMDB_POLL = 20_000                      # kdelay iterations between looks at the
 KMDB_WAIT = 3_000_000                   # instructions kmdb waits for a command
 
 
+def phase(fn):
+    """A boot phase: a load or store of the kernel's own that faults becomes the
+    kernel's BAD TRAP panic, as it would for compiled code."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(self, *a, **kw):
+        try:
+            return fn(self, *a, **kw)
+        except KernelFault as f:
+            import traceback
+            names = [fr.name for fr in traceback.extract_tb(f.__traceback__)]
+            self.fault_panic(f, names[::-1])
+    return run
+
+
 def module_path(name: str) -> str:
     """``drv/rootnex``: the class directory a module lives in, and its name."""
     return f"{MODULE_CLASS.get(name, 'drv')}/{name}"
@@ -242,6 +258,22 @@ class Kernel:
                 out.append(w)
         return out
 
+    def fault_panic(self, f: KernelFault, functions=()):
+        """A fault in the kernel's Python (its 'C code'): the illumos #pf panic."""
+        rsp = self.kcpu.reg("rsp")
+        vec = f.vector
+        label = T.trap_label(vec)
+        msg = (f"BAD TRAP: type={vec:x} ({label}) rp={rsp:x} addr={f.va & (2**64 - 1):x} "
+               f"occurred in module \"unix\"" +
+               (" due to a NULL pointer dereference" if vec == 14 and f.va < 4096 else ""))
+        details = (f"\nsched: {label}\nBad kernel fault at addr={f.va & (2**64 - 1):#x}\n"
+                   f"the kernel {'wrote' if f.write else 'read'} it; #pf error code "
+                   f"{T.bits(f.code, T.PF_BITS)}\n\n"
+                   + "".join(f"{rsp:016x} unix:{n} ()\n" for n in functions
+                             if not n.startswith("_") and n not in ("run", "read", "write",
+                                                                     "translate", "read64")))
+        self.panic(msg, details)
+
     def intr(self):
         """An event upcall (nothing is bound yet in these stages)."""
         return None
@@ -271,6 +303,7 @@ class Kernel:
             self._user_result = None
 
     # ------------------------------------------------------------------ phase: enter
+    @phase
     def enter(self):
         """``_start``: the kernel's first instructions, then early platform setup."""
         self.kcpu.start()
@@ -297,6 +330,7 @@ class Kernel:
         except tarfile.TarError as e:
             self.bop_panic(f"krtld: the boot archive is not readable ({e})")
 
+    @phase
     def krtld(self):
         """Load the primary modules (``forceload`` lines of etc/system) from the
         boot archive, searching this platform's module path."""
@@ -348,6 +382,7 @@ class Kernel:
             return HypervisorConsole(self)
         self.bop_panic(f"unknown console device {name!r}")
 
+    @phase
     def startup_kmdb(self):
         """Choose the early console (hook), load kmdb, and with ``-d`` stop at
         its prompt until a command arrives on that console."""
@@ -396,6 +431,7 @@ class Kernel:
             line += ch
 
     # ------------------------------------------------------------------ phase: mlsetup
+    @phase
     def mlsetup(self):
         """mlsetup -> pci_cfgspace_init: how this kernel will reach PCI configuration space."""
         self.pci_cfgspace_init()
@@ -434,6 +470,7 @@ class Kernel:
     def pci_getb(self, bus, dev, func, reg) -> int:
         return self.kcpu.call("pci_getb", bus, dev, func, reg) & 0xFF
 
+    @phase
     def pci_check(self):
         """The first configuration cycles: scan bus 0 and every bus behind a
         PCI-to-PCI bridge found on the way (function 0 of each device, then the
@@ -471,6 +508,7 @@ class Kernel:
         self.milestone("pci_check")
 
     # ------------------------------------------------------------------ phase: mp_startup
+    @phase
     def mp_startup(self):
         """Start the other CPUs; each sets its I/O privilege and reads the host
         bridge's ID through configuration space (its first port I/O)."""
