@@ -127,11 +127,8 @@ STUDENTS = ["ada", "bob", "cyd", "dee", "eve", "fay", "gus", "hal", "ivy", "jon"
             "max", "ned", "oli"]
 
 
-@pytest.fixture(scope="session")
-def course(tmp_path_factory):
-    """A course folder: labs/, roster.csv, secret, release/ (by `xenlab assign`)."""
+def _assign(root):
     from xenlab.cli import main
-    root = tmp_path_factory.mktemp("course")
     (root / "labs").mkdir()
     (root / "labs" / TOY.name).write_bytes(TOY.read_bytes())
     (root / "roster.csv").write_text("student,name\n" + "".join(f"{s},{s.title()} X\n"
@@ -140,32 +137,61 @@ def course(tmp_path_factory):
     rc = main(["assign", "--students", str(root / "roster.csv"), "--labs", str(root / "labs"),
                "--out", str(root / "release"), "--secret-file", str(root / "secret")])
     assert rc == 0
-    return root
 
 
-@pytest.fixture(scope="session")
-def collected(course):
-    """submissions/STUDENT/toy_console.ipynb for the whole class."""
-    sub = course / "submissions"
-    for student, nb in submissions_for(course / "release").items():
+def _collect(root):
+    sub = root / "submissions"
+    for student, nb in submissions_for(root / "release").items():
         (sub / student).mkdir(parents=True, exist_ok=True)
         path = sub / student / f"{LAB}.ipynb"
         if isinstance(nb, str):
             path.write_text(nb)
         else:
             nbformat.write(nb, path)
-    return sub
+
+
+def _grade(root):
+    from xenlab.cli import main
+    rc = main(["grade", str(root / "submissions"), "--labs", str(root / "labs"),
+               "--secret-file", str(root / "secret"), "--out", str(root / "grades" / "grades.csv"),
+               "--timeout", str(TIMEOUT), "--workers", "2", "--quiet"])
+    assert rc == 0
 
 
 @pytest.fixture(scope="session")
-def graded(course, collected):
-    """`xenlab grade` over the class on a local pool: the grade table (DataFrame)."""
-    import pandas as pd
+def course(tmp_path_factory):
+    """The class, built once per test run even with pytest-xdist (a file lock in the
+    shared temp folder): labs/, roster.csv, secret, release/ (by `xenlab assign`),
+    submissions/STUDENT/toy_console.ipynb, grades/ (by `xenlab grade` on a local pool)."""
+    import fcntl
+    import os
+    import shutil
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    root = base / "grading-class"
+    with open(base / "grading-class.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "DONE").exists():
+                shutil.rmtree(root, ignore_errors=True)
+                root.mkdir()
+                _assign(root)
+                _collect(root)
+                _grade(root)
+                (root / "DONE").write_text("ok\n")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return root
 
-    from xenlab.cli import main
-    out = course / "grades" / "grades.csv"
-    rc = main(["grade", str(collected), "--labs", str(course / "labs"), "--secret-file",
-               str(course / "secret"), "--out", str(out), "--timeout", str(TIMEOUT),
-               "--workers", "2", "--quiet"])
-    assert rc == 0
-    return pd.read_csv(out, keep_default_na=False)
+
+@pytest.fixture(scope="session")
+def collected(course):
+    return course / "submissions"
+
+
+@pytest.fixture(scope="session")
+def graded(course):
+    """The grade table `xenlab grade` wrote for the class (a DataFrame)."""
+    import pandas as pd
+    return pd.read_csv(course / "grades" / "grades.csv", keep_default_na=False)
