@@ -209,3 +209,21 @@ def test_cookies_split_at_segment_boundaries_and_count_max():
     got = split_cookies([Cookie(0xF000, 0x4000)], attr)
     assert [(c.address, c.size) for c in got] == [(0xF000, 0x1000), (0x10000, 0x2000),
                                                   (0x12000, 0x1000)]
+
+
+def test_the_kernels_frames():
+    s = Stage("multiuser", profile="qemu-i440fx").fix("all")
+    assert s.boot().ok
+    k = s.kernel
+    dev = k.devinfo_frame()
+    assert set(dev["state"]) >= {"attached", "no driver"}
+    assert (dev[dev["driver"] == "e1000g"]["state"] == "attached").all()
+    m = k.mappings_frame()
+    assert set(m["kind"]) == {"kmem", "dma", "device"}
+    assert (m[m["kind"] == "device"]["avl"] == 0x600).all() and m[m["kind"] == "device"]["foreign"].all()
+    d = k.dma_frame()
+    assert d["below_limit"].all() and d[d["contig"]]["machine_contiguous"].all()
+    i = k.intr_frame()
+    disk = i[i["name"] == "pci-ide0"].iloc[0]
+    assert disk["pirq"] == 14 and disk["count"] > 0 and disk["handler"] == "pci-ide0"
+    assert s.dom0.pirq_to_evtchn[14] == disk["evtchn"]

@@ -32,6 +32,7 @@ from .autoconf import Autoconf
 from .mountroot import Mountroot
 from .consconfig import Consconfig
 from .svc import Multiuser
+from .frames import Frames
 from .phase import phase
 from .cmn_err import CE_CONT, CE_NOTE, CE_PANIC, CE_WARN, MsgBuf, read_msgbuf
 from .console import SERIAL_PORTS, SerialConsole, Tee, TextConsole
@@ -70,7 +71,7 @@ class CpuInfo:
         return f"<cpu{self.id} {self.platform}>"
 
 
-class Kernel(Autoconf, Mountroot, Consconfig, Multiuser):
+class Kernel(Autoconf, Mountroot, Consconfig, Multiuser, Frames):
     """The Solaris-like kernel running on ``cpus`` (KCpu objects, boot CPU first)."""
 
     def __init__(self, cpus, platform: str, hooks, *, unix=None):
