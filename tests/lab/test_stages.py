@@ -180,7 +180,7 @@ def test_determinism_holds_across_processes_and_hash_seeds():
     import subprocess
     import sys
     code = ("from xenlab.lab import Stage\n"
-            "s = Stage('iopl', profile='qemu-i440fx', seed=9).fix('all'); s.boot()\n"
+            "s = Stage('multiuser', profile='qemu-i440fx', seed=9).fix('all'); s.boot()\n"
             "print(s.state_hash())\n")
     outs = []
     for hs in ("1", "2"):

@@ -163,6 +163,13 @@ def test_multiuser_boots_are_deterministic_and_restorable():
     a.kernel.printf("scribble\n")
     a.restore(snap)
     assert a.state_hash() == b.state_hash()
+    # the restored kernel still takes interrupts, with its own handlers
+    k = a.kernel
+    dip, drv, disk = k.rootdisk
+    before = {key: rec.count for key, rec in k.intrs.items()}
+    drv.read(k, dip, disk, k.label["start"] + 16, 16, k.bufcache, interrupt=True)
+    assert sum(r.count for r in k.intrs.values()) > sum(before.values())
+    assert k.lbolt >= b.kernel.lbolt
 
 
 @pytest.mark.parametrize("profile", ["sun-x4200", "dell-optiplex755"])

@@ -97,8 +97,11 @@ class Mountroot:
         self.intrs: dict[tuple, IntrRecord] = {}
         self.lbolt = 0
 
-    def ddi_add_intr(self, dip, spec: IntrSpec, isr) -> IntrRecord:
-        """Route the interrupt (``psm_route_intr`` hook) and install ``isr``."""
+    def ddi_add_intr(self, dip, spec: IntrSpec, isr: str = "driver") -> IntrRecord:
+        """Route the interrupt (``psm_route_intr`` hook) and install the
+        handler: ``"driver"`` -- the interrupt routine of ``dip``'s driver.
+        (Handlers are named, not closures, so a snapshot of the model restores
+        them bound to the restored objects.)"""
         arrival = tuple(self.hooks.call("psm_route_intr", spec, self.psm))
         rec = self.intrs.get(arrival)
         if rec is None:
@@ -113,7 +116,7 @@ class Mountroot:
         rec.count += 1
         claimed = False
         for dip, isr in rec.handlers:
-            claimed |= bool(isr())
+            claimed |= bool(self._handler(dip, isr))
         if not claimed:
             rec.spurious += 1
             if rec.spurious == STORM:
@@ -121,6 +124,12 @@ class Mountroot:
                 self.cmn_err(2, f"{rec.spec.name}: interrupt storm: {STORM} interrupts no "
                                 f"driver claimed on {rec.arrival[0]} {rec.arrival[1]:#x}; "
                                 f"disabling it")
+
+    def _handler(self, dip, isr: str) -> bool:
+        if isr == "clock":
+            self.lbolt += 1
+            return True
+        return DRIVERS[dip.driver]().intr(self, dip)
 
     def native_intr(self):
         """An interrupt through the IDT (i86pc): find the vector in the local
@@ -197,10 +206,7 @@ class Mountroot:
         if rec is None:
             rec = self.intrs[arrival] = IntrRecord(IntrSpec("clock"), arrival)
 
-        def tick():
-            self.lbolt += 1
-            return True
-        rec.handlers.append((None, tick))
+        rec.handlers.append((None, "clock"))
         self.clock = rec
         if not self.wait_for(lambda: self.lbolt > 0, CLOCK_WAIT, "the first clock tick"):
             raise KernelHang(f"no progress: the clock never ticked: no clock interrupt in "
@@ -218,8 +224,7 @@ class Mountroot:
         else:
             dip, drv, disk = root
             path = self.disk_path(root)
-            self.ddi_add_intr(dip, self.intr_spec(dip, disk),
-                              lambda: drv.intr(self, dip))
+            self.ddi_add_intr(dip, self.intr_spec(dip, disk), "driver")
             sb_lba = self.label["start"] + 16
             try:
                 drv.read(self, dip, disk, sb_lba, 16, self.bufcache, interrupt=True)
