@@ -20,6 +20,7 @@ COMMANDS = {
     "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
     "boot": ("xenlab.boot_cli", "boot a machine to a stage of the dom0 bring-up (Xen or --native)"),
     "stages": ("xenlab.stages_cli", "list the stages of the bring-up and their hooks"),
+    "kmdb": ("xenlab.kmdb.cli", "boot to a stage and debug it with an mdb-style kmdb"),
 }
 
 
