@@ -214,6 +214,10 @@ def _show(v) -> str:
     return f"{v:#x}" if v > 9 else str(v)
 
 
+# check name -> (the key in stage.answers, the notebook variable that holds the answer)
+QUESTIONS: dict[str, tuple[str, str]] = {}
+
+
 def question(key: str, *, lab: str, points: float, title: str, answer: str, asks: str,
              looked_at: str, hint: str = "", name: str | None = None):
     """Register a question: ``fn(stage) -> truth`` reads the model (usually
@@ -239,6 +243,7 @@ def question(key: str, *, lab: str, points: float, title: str, answer: str, asks
         check_answer.__module__ = fn.__module__
         check_answer.__doc__ = fn.__doc__
         check(points=points, title=title, lab=lab, name=name or f"q_{key}")(check_answer)
+        QUESTIONS[name or f"q_{key}"] = (key, answer)
         return fn
     return deco
 
@@ -304,6 +309,6 @@ def previews(names, stage) -> None:
 
 from ._model import native_variant, other_variant, shipped_boot  # noqa: E402
 
-__all__ = ["run_stage", "question", "preview", "previews", "Preview", "load_all",
+__all__ = ["run_stage", "question", "QUESTIONS", "preview", "previews", "Preview", "load_all",
            "shipped_boot", "other_variant", "native_variant", "Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
            "grading_mode", "summary", "REGISTRY", "MIME"]
