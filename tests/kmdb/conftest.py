@@ -63,3 +63,18 @@ def kn(native_stage):
 def k_any(any_stage):
     from xenlab.kmdb import Kmdb
     return Kmdb(any_stage)
+
+
+@pytest.fixture
+def kmdb_of():
+    """Make sessions that are closed after the test (a paused boot's thread ends)."""
+    from xenlab.kmdb import Kmdb
+    made = []
+
+    def make(target):
+        k = Kmdb(target)
+        made.append(k)
+        return k
+    yield make
+    for k in made:
+        k.close()

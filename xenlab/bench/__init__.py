@@ -25,6 +25,7 @@ BENCHES = {
     "machine": "xenlab.bench.machine:bench_machine",
     "cpu": "xenlab.bench.cpu:bench_cpu",
     "stages": "xenlab.bench.stages:bench_stages",
+    "kmdb": "xenlab.bench.kmdb:bench_kmdb",
 }
 
 

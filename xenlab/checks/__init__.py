@@ -275,6 +275,7 @@ def _register_with_lab():
 
 _register_with_lab()
 
+
 class Preview:
     """A check card to look at, not to count: shows the result as HTML (no
     check output), so trying a wrong fix in an investigation cell teaches without
@@ -310,5 +311,6 @@ def previews(names, stage) -> None:
 from ._model import native_variant, other_variant, shipped_boot  # noqa: E402
 
 __all__ = ["run_stage", "question", "QUESTIONS", "preview", "previews", "Preview", "load_all",
-           "shipped_boot", "other_variant", "native_variant", "Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
-           "grading_mode", "summary", "REGISTRY", "MIME"]
+           "shipped_boot", "other_variant", "native_variant", "Finding", "CheckResult",
+           "CheckFailed", "check", "run", "evaluate", "checks_for", "grading_mode", "summary",
+           "REGISTRY", "MIME"]

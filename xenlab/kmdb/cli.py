@@ -80,7 +80,6 @@ def repl(k, stdin, stdout) -> int:
     tty = stdin.isatty() and stdout.isatty()
     if tty:
         _readline()
-    errors = 0
     while not k.quit:
         try:
             if tty:
@@ -100,7 +99,6 @@ def repl(k, stdin, stdout) -> int:
             continue
         for r in k.execute(line):
             stdout.write(str(r))
-            errors += not r.ok
         stdout.flush()
     return 0
 

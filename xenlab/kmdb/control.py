@@ -157,12 +157,13 @@ class Control:
         for b in self.bps.values():
             if b.addr == addr:
                 b.enabled = True
-                self._arm()
-                return b
-        b = Breakpoint(self.next_id, addr, desc)
-        self.bps[b.id] = b
-        self.next_id += 1
-        self._arm()
+                break
+        else:
+            b = Breakpoint(self.next_id, addr, desc)
+            self.bps[b.id] = b
+            self.next_id += 1
+        if self.paused:
+            self._arm()
         return b
 
     def delete(self, ident: int | None) -> list[Breakpoint]:
@@ -174,7 +175,8 @@ class Control:
                 raise MdbError(f"'{ident}' is not a valid event ID")
             gone = [self.bps.pop(ident)]
         self._disarm_all()
-        self._arm()
+        if self.paused:
+            self._arm()
         return gone
 
     def _kcpus(self):
@@ -184,7 +186,9 @@ class Control:
             return []
 
     def _arm(self):
-        """Wrap every KCpu's runner and put enabled breakpoints on their vCPUs."""
+        """Wrap every KCpu's runner and put enabled breakpoints on their vCPUs.
+        Breakpoints are on the vCPUs only while the debugger runs the boot (a
+        snapshot or a boot run without the debugger never meets one)."""
         for kc in self._kcpus():
             if not isinstance(kc.runner, DebugRunner):
                 kc.runner = DebugRunner(kc.runner, self, kc)
@@ -268,6 +272,7 @@ class Control:
         """Resume the paused worker, or start the next stage on a new one; wait for the stop."""
         self.stepping = step
         if self.paused:
+            self._arm()
             self._to_worker.put("step" if step else "cont")
         else:
             if next_stage is None:

@@ -143,7 +143,12 @@ class Kmdb(Env):
             self.cpu = 0
 
     def _at_stop(self):
+        """Dot at the stopped PC; after a panic, the CPU that panicked (as kmdb
+        enters on it)."""
         try:
+            p = self.target.panic()
+            if p is not None and self._panic_cpu(p) < self.target.ncpus():
+                self.cpu = self._panic_cpu(p)
             self.dot = self.context()["rip"]
         except MdbError:
             pass

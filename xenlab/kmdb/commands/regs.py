@@ -170,10 +170,9 @@ def _stack(k, cmd, verbose: bool):
         sp = cmd.addr
         pc = k.target.vread64(cmd.addr + 8, k.cpu)
     frames = backtrace(k, pc, sp, fp, k.cpu)
-    limit = cmd.count if cmd.count else len(frames)
     syms = k.symbols
     lines = []
-    for f in frames[:limit]:
+    for f in frames:
         name = syms.fmt(f["pc"])
         lines.append(f"{f['fp']:016x} {name}()" if verbose else f"{name}()")
     py = python_frames(k) if frames and frames[-1]["pc"] == syms.addr("kpy_return") else []
@@ -183,14 +182,16 @@ def _stack(k, cmd, verbose: bool):
     return "\n".join(lines) + "\n", {"frames": frames, "python": py}
 
 
-@dcmd("stack", "$c [count] | ::stack", "stack backtrace of the current CPU",
+@dcmd("stack", "[fp]$c | ::stack", "stack backtrace of the current CPU",
       help="""
 Walks the RBP chain in guest memory from the current registers (the trap
 frame's after a panic).  The kernel's stubs keep no frame pointer, so between
 frames the walk also takes every stack word that is a return address (it
 follows a CALL in the kernel's text).  The walk ends at kpy_return, where the
 Python kernel called the stub; when known, the Python functions that made
-that call are listed after it.  $C adds each frame's stack address.""")
+that call are listed after it.  $C adds each frame's stack address.  With an
+address, the walk starts at that frame pointer.  (mdb's argument count is
+accepted and ignored: the kernel's stubs save no arguments to show.)""")
 def stack(k, cmd):
     return _stack(k, cmd, False)
 

@@ -87,18 +87,21 @@ def _go(k, step: bool):
 def _go_bare(k, step: bool):
     """A kernel without a boot: run the current vCPU through its host runner."""
     from ..control import DebugRunner
-    kc = t_cpu = k.target.cpus[k.cpu]
+    kc = k.target.cpus[k.cpu]
     runner = kc.runner.inner if isinstance(kc.runner, DebugRunner) else kc.runner
     k.control._arm()
-    ex = runner(1 if step else 10_000_000)
-    rip = int(t_cpu.vcpu.get("rip"))
+    try:
+        ex = runner(1 if step else 10_000_000)
+    finally:
+        k.control._disarm_all()
+    rip = int(kc.vcpu.get("rip"))
     k.dot = rip
     bp = k.control.by_addr.get(rip)
     if bp is not None and getattr(ex, "reason", "") == "breakpoint":
         bp.hits += 1
         stop = Stop("breakpoint", k.cpu, rip, bp)
     else:
-        stop = Stop("step" if step else getattr(ex, "reason", "stopped"), k.cpu, rip)
+        stop = Stop("step" if step else "stopped", k.cpu, rip)
     text = (f"kmdb: stop at {k.symbols.fmt(bp.addr)}\n" if stop.kind == "breakpoint" else "")
     return text + "kmdb: target stopped at:\n" + _where(k, rip), _stop_data(stop)
 

@@ -31,7 +31,7 @@ STAGES: tuple[StageInfo, ...] = (
     StageInfo("pci_config", "mlsetup's PCI config access: no BIOS calls in a PV domain",
               "this requires a call to the BIOS, which xen doesn't allow. So I changed the code "
               "to default to PCI_MECHANISM_1 for i86xen dom0."),
-    StageInfo("iopl", "the first IN/OUT traps: PHYSDEVOP_set_iopl, on every vCPU, at IOPL 1",
+    StageInfo("iopl", "the first IN/OUT in dom0 traps: a ring-3 kernel and Xen's virtual IOPL",
               "ins/outs weren't working.. That was fixed with a HYPERVISOR_physdev_op "
               "(PHYSDEVOP_SET_IOPL), which ended up being slightly wrong"),
     StageInfo("foreign_pfn", "device registers: foreign PFNs in ddi_regs_map_setup",
