@@ -73,13 +73,29 @@ def _write_json(path: Path, data: dict):
     path.write_text(json.dumps(data))
 
 
+REAL_LABS = [ROOT / "labs" / "00_tour.ipynb", ROOT / "labs" / "04_pci_config.ipynb"]
+
+
 def browser_notebooks() -> list[Path]:
-    """What the server serves: the fixture lab, plus XENLAB_BROWSER_NOTEBOOK if set."""
+    """What the server serves: the fixture lab, the real labs the tests open (as
+    students get them), plus XENLAB_BROWSER_NOTEBOOK if set."""
     nbs = [ROOT / "tests" / "labs" / "fixtures" / "viz_lab.ipynb"]
+    nbs += [p for p in REAL_LABS if p.exists()]
     extra = os.environ.get("XENLAB_BROWSER_NOTEBOOK")
     if extra:
         nbs.append(Path(extra))
     return nbs
+
+
+def serve_copy(nb: Path, root: Path):
+    """Copy a notebook into the served folder; a lab of labs/ as `make lab` gives it."""
+    if nb.parent == ROOT / "labs":
+        import nbformat
+
+        from xenlab.tools.release import strip_solutions
+        nbformat.write(strip_solutions(nbformat.read(nb, as_version=4)), root / nb.name)
+    else:
+        shutil.copy(nb, root / nb.name)
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +104,7 @@ def jupyter_server(tmp_path_factory, chromium_browser):
     root = base / "root"                # served copy: JupyterLab autosaves into it
     root.mkdir()
     for nb in browser_notebooks():
-        shutil.copy(nb, root / nb.name)
+        serve_copy(nb, root)
     env = dict(os.environ)
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
                      ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),

@@ -9,7 +9,11 @@ KERNEL_IDLE = (".jp-NotebookPanel:not(.lm-mod-hidden) "
 
 
 def open_notebook(page, srv, name: str):
-    page.goto(f"{srv['base']}/lab/tree/{name}?token={srv['token']}")
+    """Open ``name`` in a workspace of its own, so tabs another test left open
+    (JupyterLab restores a workspace's tabs) never take the menu's commands."""
+    import secrets
+    ws = f"t{secrets.token_hex(4)}"
+    page.goto(f"{srv['base']}/lab/workspaces/{ws}/tree/{name}?token={srv['token']}")
     page.wait_for_function("() => window.jupyterapp !== undefined")
     page.evaluate("async () => { await window.jupyterapp.started;"
                   " await window.jupyterapp.restored; }")

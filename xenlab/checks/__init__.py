@@ -126,11 +126,18 @@ def grading_mode() -> bool:
     return bool(os.environ.get("XENLAB_GRADING") or os.environ.get("NBGRADER_EXECUTION"))
 
 
+def load_all():
+    """Register every check card: the stages' and the lab notebooks' questions."""
+    from . import stages, tour  # noqa: F401
+
+
 def evaluate(name: str, stage, _seen: dict | None = None) -> CheckResult:
     """Run check ``name`` against ``stage`` (parents first), never raising."""
     seen = {} if _seen is None else _seen
     if name in seen:
         return seen[name]
+    if name not in REGISTRY:
+        load_all()
     if name not in REGISTRY:
         raise KeyError(f"no check named {name!r}; known: {', '.join(sorted(REGISTRY))}")
     c = REGISTRY[name]
@@ -174,6 +181,73 @@ def run(name: str, stage) -> CheckResult:
     return res
 
 
+# ---------------------------------------------------------------------------
+# questions: the investigation's small answers, checked against the model
+# ---------------------------------------------------------------------------
+
+def _as_value(answer, want):
+    """The student's answer as the kind of value the model gives (an int may be
+    typed as 0xcf8, 3320 or "0xcf8"; a name with or without its drv/ prefix)."""
+    if isinstance(want, bool):
+        return answer if isinstance(answer, bool) else None
+    if isinstance(want, int):
+        if isinstance(answer, bool):
+            return None
+        if isinstance(answer, int):
+            return answer
+        if isinstance(answer, str):
+            try:
+                return int(answer.strip().replace("_", ""), 0)
+            except ValueError:
+                return None
+        return None
+    if isinstance(want, str):
+        if not isinstance(answer, str):
+            return None
+        return answer.strip().strip("'\"").lower().removeprefix("drv/")
+    return answer
+
+
+def _show(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, int):
+        return repr(v)
+    return f"{v:#x}" if v > 9 else str(v)
+
+
+# check name -> (the key in stage.answers, the notebook variable that holds the answer)
+QUESTIONS: dict[str, tuple[str, str]] = {}
+
+
+def question(key: str, *, lab: str, points: float, title: str, answer: str, asks: str,
+             looked_at: str, hint: str = "", name: str | None = None):
+    """Register a question: ``fn(stage) -> truth`` reads the model (usually
+    :func:`shipped_boot`) for the value the answer ``stage.answers[key]`` (the
+    notebook's ``answer`` variable) must equal.  The card never shows the true
+    value of a wrong answer, only what was asked and where to look."""
+    def deco(fn):
+        def check_answer(stage):
+            given = getattr(stage, "answers", {}).get(key)
+            if given is None:
+                return Finding(False, looked_at, asks,
+                               f"no answer yet: {answer} is None",
+                               hint=hint or f"Fill in {answer} in the cell above and run it.")
+            want = fn(stage)
+            if isinstance(want, str):
+                want = want.lower().removeprefix("drv/")
+            got = _as_value(given, want)
+            ok = got is not None and got == want
+            found = (f"you answered {_show(given)}: right" if ok else
+                     f"you answered {_show(given)}: not what the model shows")
+            return Finding(ok, looked_at, asks, found, hint=hint)
+        check_answer.__name__ = name or f"{lab}_{key}"
+        check_answer.__module__ = fn.__module__
+        check_answer.__doc__ = fn.__doc__
+        check(points=points, title=title, lab=lab, name=name or f"q_{key}")(check_answer)
+        QUESTIONS[name or f"q_{key}"] = (key, answer)
+        return fn
+    return deco
+
+
 def checks_for(lab: str, *, hidden: bool | None = None) -> list[Check]:
     return [c for c in REGISTRY.values() if c.lab == lab and (hidden is None or c.hidden == hidden)]
 
@@ -201,5 +275,42 @@ def _register_with_lab():
 
 _register_with_lab()
 
-__all__ = ["run_stage", "Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
-           "grading_mode", "summary", "REGISTRY", "MIME"]
+
+class Preview:
+    """A check card to look at, not to count: shows the result as HTML (no
+    check output), so trying a wrong fix in an investigation cell teaches without
+    grading anything."""
+
+    def __init__(self, result: CheckResult):
+        self.result = result
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    def _repr_html_(self) -> str:
+        return ("<div style='opacity:0.85'><i>preview (not graded):</i>"
+                + self.result._repr_html_() + "</div>")
+
+    def __repr__(self):
+        return "preview (not graded): " + repr(self.result)
+
+
+def preview(name: str, stage) -> Preview:
+    """Check ``name`` against ``stage``, shown as an ungraded card."""
+    return Preview(evaluate(name, stage))
+
+
+def previews(names, stage) -> None:
+    """Display a preview card for each check in ``names`` (in a notebook)."""
+    from IPython.display import display
+    for n in names:
+        display(preview(n, stage))
+
+
+from ._model import native_variant, other_variant, shipped_boot  # noqa: E402
+
+__all__ = ["run_stage", "question", "QUESTIONS", "preview", "previews", "Preview", "load_all",
+           "shipped_boot", "other_variant", "native_variant", "Finding", "CheckResult",
+           "CheckFailed", "check", "run", "evaluate", "checks_for", "grading_mode", "summary",
+           "REGISTRY", "MIME"]

@@ -1,8 +1,25 @@
 """Reading the model for checks: guest memory through dom0's own page tables
 (a side-effect-free walk), and the boot's pieces, with messages that say what
-is missing."""
+is missing.
+
+Besides the student's own boot, checks read three other boots of the same
+lab, each built and booted here (never from the notebook), and cached:
+
+* :func:`shipped_boot` -- the student's variant booted with the 2007 hooks:
+  the ground truth of the investigation questions ("which port did the OUT
+  fault on?"), whatever the student's hooks do by now;
+* :func:`other_variant` -- the student's hooks on another machine and seed
+  (hidden checks: a fix hard-coded to one variant fails there);
+* :func:`native_variant` -- the student's hooks on the bare PC (i86pc): a fix
+  for dom0 must not break the kernel it came from.
+"""
 
 from __future__ import annotations
+
+from collections import OrderedDict
+
+_CACHE: "OrderedDict[tuple, object]" = OrderedDict()
+_CACHE_SIZE = 8
 
 
 def boot_of(stage):
@@ -69,3 +86,84 @@ def machine_frames(stage, va: int, length: int) -> list[int]:
 
 def passed(stage, name: str) -> bool:
     return reached(stage, name)
+
+
+# ---------------------------------------------------------------------------
+# other boots of the same lab
+# ---------------------------------------------------------------------------
+
+def _chosen(stage) -> tuple:
+    """The hooks the student installed, as a hashable key (the functions themselves,
+    so a redefined hook is a new key and an old one cannot be confused with it)."""
+    return tuple(sorted(stage.hooks._chosen.items(), key=lambda kv: kv[0]))
+
+
+def _booted(key, make):
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    s = make()
+    s.boot()
+    _CACHE[key] = s
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return s
+
+
+def _new_stage(stage, **kw):
+    from ..lab.stage import Stage
+    args = dict(profile=stage.profile, memory=stage.memory, seed=stage.seed,
+                native=stage.native)
+    args.update(kw)
+    return Stage(stage.name, **args)
+
+
+def shipped_boot(stage, *, fixed: bool = False, native: bool | None = None):
+    """The student's variant (profile, memory, seed) booted with the 2007 hooks of
+    this stage (earlier stages fixed, as every boot does) -- or with every
+    reference fix when ``fixed``; natively (i86pc) when ``native``.  Cached;
+    the caller must not change it."""
+    native = stage.native if native is None else bool(native)
+    key = ("fixed" if fixed else "shipped", stage.name, stage.profile, stage.memory,
+           stage.seed, native)
+
+    def make():
+        s = _new_stage(stage, native=native)
+        return s.fix("all") if fixed else s
+    return _booted(key, make)
+
+
+def other_variant(stage, seed: int | None = None, profile: str | None = None):
+    """The student's hooks booted on another machine and seed: by default the seed
+    after theirs and a lab profile their variant is not (xenlab.lab.other_profile)."""
+    from ..lab.variants import other_profile
+    seed = stage.seed + 1 if seed is None else int(seed)
+    profile = profile or other_profile(stage.seed)
+    hooks = _chosen(stage)
+    key = ("other", stage.name, profile, seed, stage.native, hooks)
+
+    def make():
+        s = _new_stage(stage, profile=profile, memory=None, seed=seed)
+        for name, fn in hooks:
+            setattr(s.hooks, name, fn)
+        return s
+    return _booted(key, make)
+
+
+def native_variant(stage):
+    """The student's hooks booted on the bare PC: the same machine and seed, i86pc."""
+    hooks = _chosen(stage)
+    key = ("native", stage.name, stage.profile, stage.memory, stage.seed, hooks)
+
+    def make():
+        s = _new_stage(stage, native=True)
+        for name, fn in hooks:
+            setattr(s.hooks, name, fn)
+        return s
+    return _booted(key, make)
+
+
+def clear_cache():
+    """Forget the cached boots (tests; or to free memory)."""
+    _CACHE.clear()

@@ -3,8 +3,8 @@ module this machine force-loads, drivers sorted by what they reference."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of
+from . import Finding, check, question
+from ._model import boot_of, shipped_boot
 
 LAB = "platforms"
 
@@ -58,3 +58,31 @@ def platforms_sorted(stage):
                    f"the {neutral} DDI-only drivers in intel, the others in both platforms",
                    "all sorted" if not wrong else f"{len(wrong)} misplaced, e.g. {wrong[0]}",
                    hint="A driver with no platform_symbols has no platform code.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/02_platforms.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "02_platforms"
+
+
+@question("platforms_first_missing", lab=QLAB, points=1, answer="ANSWER_FIRST_MISSING",
+          title="the module krtld could not find",
+          asks="the name of the first forceload module the 2007 i86xen kernel lacks",
+          looked_at="etc/system's forceload order against the 2007 i86xen build",
+          hint="The panic names it; the forceload lines are in the boot archive's etc/system.")
+def q_platforms_first_missing(stage):
+    b = boot_of(shipped_boot(stage))
+    missing = [m for m in b.variant.forceload if not b.kbuild.has("i86xen", m)]
+    return missing[0] if missing else ""
+
+
+@question("platforms_nspecific", lab=QLAB, points=1, answer="ANSWER_NSPECIFIC",
+          title="how many drivers have platform code",
+          asks="how many of the catalog's drivers call platform interfaces besides the DDI",
+          looked_at="the driver catalog (datasets/reference/drivers.json)",
+          hint="Count the drivers whose platform_symbols is not empty.")
+def q_platforms_nspecific(stage):
+    cat = boot_of(shipped_boot(stage)).catalog
+    return sum(d.platform_specific for d in cat.drivers.values())

@@ -4,8 +4,8 @@ the boot modules intact, domain 0 built."""
 from __future__ import annotations
 
 from ..asm import disasm
-from . import Finding, check
-from ._model import boot_of
+from . import Finding, check, question
+from ._model import boot_of, shipped_boot
 
 LAB = "toolchain"
 
@@ -65,3 +65,50 @@ def toolchain_modules_intact(stage):
     return Finding(bool(intact) and not bad, "the module bytes in memory before and after the stub",
                    "unchanged", "all unchanged" if not bad else "overwritten: " + ", ".join(bad),
                    hint="The modules sit right after Xen's BSS.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/01_toolchain.ipynb), answered from the 2007 boot
+# ---------------------------------------------------------------------------
+
+QLAB = "01_toolchain"
+
+
+def _stub_count(stage) -> int | None:
+    """The count the boot stub in machine memory loads into %rcx for rep stosq."""
+    xb = _xenboot(stage)
+    mem = boot_of(stage).machine.memory
+    start = xb.program.symbols["start"]
+    code = mem.read_bytes(start, xb.program.symbols["__start_xen"] - start)
+    count = None
+    for _addr, _raw, mnem, ops in disasm(code, start):
+        if mnem.startswith("mov") and ops.endswith("rcx"):
+            count = int(ops.split(",")[0].lstrip("$"), 0)
+    return count
+
+
+@question("toolchain_count", lab=QLAB, points=1, answer="ANSWER_COUNT",
+          title="the count the 2007 stub gives rep stosq",
+          asks="the number the stub moves into %rcx before rep stosq",
+          looked_at="the stub's machine code in memory, disassembled",
+          hint="Disassemble Xen's entry point (0x100000::dis) and read the movq into %rcx.")
+def q_toolchain_count(stage):
+    return _stub_count(shipped_boot(stage))
+
+
+@question("toolchain_clear_end", lab=QLAB, points=1, answer="ANSWER_CLEAR_END",
+          title="where the 2007 stub's clear stopped",
+          asks="the machine address rep stosq stopped at (%rdi after it)",
+          looked_at="vCPU 0's %rdi after Xen's boot stub ran",
+          hint="rep stosq advances %rdi by 8 per store; kmdb's $r shows the vCPU's registers.")
+def q_toolchain_clear_end(stage):
+    return int(boot_of(shipped_boot(stage)).machine.vcpus[0].get("rdi"))
+
+
+@question("toolchain_victim", lab=QLAB, points=1, answer="ANSWER_VICTIM",
+          title="the first module the clear wiped",
+          asks="the machine address where the boot loader put dom0's unix (module 0)",
+          looked_at="the multiboot modules as the boot loader placed them",
+          hint="The console's 'Multiboot:' line lists the modules; the first is dom0's kernel.")
+def q_toolchain_victim(stage):
+    return int(_xenboot(shipped_boot(stage)).modules[0][0])

@@ -8,9 +8,10 @@ defaults and reference fixes live in :mod:`xenlab.lab.stages`.  docs/stages.md.
 
 from .hooks import SPECS, HookError, Hooks, hook
 from .stages import STAGE_NAMES, STAGES, stage_info
+from .variants import LAB_PROFILES, lab_profile, other_profile
 
 __all__ = ["Stage", "BootResult", "STAGES", "STAGE_NAMES", "stage_info", "Hooks", "HookError",
-           "hook", "SPECS", "Boot", "StageFailed"]
+           "hook", "SPECS", "Boot", "StageFailed", "LAB_PROFILES", "lab_profile", "other_profile"]
 
 
 def __getattr__(name):

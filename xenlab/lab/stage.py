@@ -78,6 +78,9 @@ class Stage:
         self.native = bool(native)
         self.xen_debug = xen_debug          # None: the Xen build of the stage (see STAGES)
         self.hooks = Hooks()
+        # a lab's answers to its questions (``lab.answers["port"] = ANSWER_PORT``): the
+        # question checks read them; grading records them from the student's cells
+        self.answers: dict = {}
         self.result: BootResult | None = None
         self.state: Boot | None = None
         self._callbacks = []

@@ -175,13 +175,32 @@ def _cell_seconds(cell):
         return None
 
 
-def run_notebook(path, *, solutions: bool, timeout: int = 600, env=None) -> Run:
-    """Run the lab at ``path`` as the student gets it, or with its solutions."""
+def with_seed(nb, seed: int):
+    """``nb`` with its setup cell's ``SEED = ...`` line set to ``seed`` (another
+    student's variant), as ``xenlab assign`` writes it."""
+    import re
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "setup" in cell.metadata.get("tags", []):
+            src, n = re.subn(r"(?m)^SEED = [^\n#]*?(?=[ \t]*(#|$))", f"SEED = {int(seed)}",
+                            cell.source, count=1)
+            if n != 1:
+                raise ValueError("the setup cell has no top-level 'SEED = ...' line")
+            cell.source = src
+            return nb
+    raise ValueError("the notebook has no setup cell (tag 'setup')")
+
+
+def run_notebook(path, *, solutions: bool, timeout: int = 600, env=None,
+                 seed: int | None = None) -> Run:
+    """Run the lab at ``path`` as the student gets it, or with its solutions;
+    ``seed`` runs another variant (the setup cell's SEED replaced)."""
     import nbformat
 
     from .release import strip_solutions
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    if seed is not None:
+        nb = with_seed(nb, seed)
     if not solutions:
         nb = strip_solutions(nb)
     else:
@@ -193,13 +212,18 @@ def run_notebook(path, *, solutions: bool, timeout: int = 600, env=None) -> Run:
 
 
 def main(argv=None) -> int:
-    """``python -m xenlab.tools.nbrun LAB.ipynb [--solutions]``: run and judge."""
-    argv = sys.argv[1:] if argv is None else argv
+    """``python -m xenlab.tools.nbrun LAB.ipynb [--solutions] [--seed N]``: run and judge."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    seed = None
+    if "--seed" in argv:
+        i = argv.index("--seed")
+        seed = int(argv[i + 1])
+        del argv[i:i + 2]
     paths = [a for a in argv if not a.startswith("--")]
     solutions = "--solutions" in argv
     bad = 0
     for p in paths:
-        run = run_notebook(p, solutions=solutions)
+        run = run_notebook(p, solutions=solutions, seed=seed)
         probs = run.problems()
         print(f"{p}: {run.seconds:.1f} s, {len(run.check_cells)} check cell(s), "
               f"{'OK' if not probs else f'{len(probs)} problem(s)'}")

@@ -18,7 +18,11 @@ def runs(values) -> pd.DataFrame:
 
     ``values`` may be unsorted and repeat; the runs are of the distinct values.
     """
-    v = np.unique(np.asarray(values, dtype=np.int64))
+    v = np.sort(np.asarray(values, dtype=np.int64), kind="stable")
+    if v.size:
+        # distinct values by sorting: numpy 2.4's hash-based np.unique takes ~1.5 us per
+        # element on 2 Mi frames, about 20x slower than a sort (xenlab bench viz)
+        v = v[np.concatenate(([True], v[1:] != v[:-1]))]
     if v.size == 0:
         return pd.DataFrame({"start": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)})
     breaks = np.flatnonzero(np.diff(v) != 1) + 1
