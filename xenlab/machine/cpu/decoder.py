@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from . import ops as O
+from . import units as U
 
 # -- table entry layout --------------------------------------------------------
 T_MODRM = 1 << 12
@@ -223,7 +224,7 @@ for aop in range(8):
     _g(GRP1, aop, E(O.ALU_RM_I, aop, RMW if aop != O.CMP else R))
 _g(GRP1A, 0, E(O.POP_RM, 0, W, T_D64))
 for sop in range(8):
-    _g(GRP2, sop, E(O.SHIFT, sop))
+    _g(GRP2, sop, E(O.SHIFT, sop, RMW))
 _g(GRP3, 0, E(O.ALU_RM_I, O.TEST, R))
 _g(GRP3, 1, E(O.ALU_RM_I, O.TEST, R))
 _g(GRP3, 2, E(O.NEGNOT, 2, RMW))
@@ -271,6 +272,9 @@ def _le(buf, pos, n):
 def _sx(v, bits):
     s = 64 - bits
     return (v << s) >> s
+
+
+DECODE_ARGS = (U.I64A, U.I64, U.types.boolean, U.I64A)
 
 
 @njit(cache=True)
@@ -551,12 +555,15 @@ def decode(buf, n, mode64, out):
     return pos
 
 
+U.register(U.U_DECODE, decode, DECODE_ARGS)
+
+
 def decode_bytes(code: bytes, mode64: bool = True) -> dict:
     """Decode one instruction from ``code`` (for tests and tools): its fields by name."""
-    buf = np.zeros(16, dtype=np.uint8)
+    buf = np.zeros(16, dtype=np.int64)
     buf[:min(len(code), 15)] = np.frombuffer(bytes(code[:15]), dtype=np.uint8)
     out = np.zeros(3, dtype=np.int64)
-    n = int(decode(buf, min(len(code), 15), mode64, out))
+    n = int(decode(buf, np.int64(min(len(code), 15)), bool(mode64), out))
     if n <= 0:
         return {"length": n, "op": None}
     return unpack(int(out[0]), int(out[1]), int(out[2]))

@@ -1,95 +1,43 @@
 """The interpreter loop: runs a vCPU until an exit, like KVM_RUN.
 
-Per instruction: find the decoded entry for RIP in the code cache (one
-compare when RIP stays on the same page), and for the common instructions
-do the work right here, loads and stores included when the TLB hits.
-Anything else, or a TLB miss, goes to the general executor.  The exit reason
-is returned and its details are in ``xi`` (see slots.XI_*).
+The loop looks up the block of cached instructions that starts at RIP (one
+compare while RIP stays on the same page, one load to find the block) and
+runs its entries back to back; entries lie next to each other, so the host
+fetches the next one while it works on this one.  Each entry's hot word
+(ops.py) says what to do: its memory operand, if any, is computed and
+checked in the TLB first (one tag compare) and loaded into the TMP slot,
+the handler works on register slots, and TMP is stored back if the
+instruction writes memory.  Arithmetic flags stay lazy in locals.
+
+Whatever the loop does not handle itself -- a TLB miss, an unaligned or
+device access, a privileged or system instruction, a fault -- goes to the
+general executor (slowpath.py) with the state written back first.  The exit
+reason is returned and its details are in ``st[XI:]`` (slots.XI_*).
 """
 
 import numpy as np
 from numba import njit
 
-from .. import memory as M
 from .. import regs as R
-from ..mmu import ACC_WRITE, fault_code, fault_vector, make_fault, tlb_host
+from ..mmu import ACC_FETCH, ACC_USER, ACC_WRITE, tlb_host
 from . import flags as F
 from . import ops as O
 from . import slots as S
-from .access import (DC_DEC, DC_DOUT, DC_FBUF, enter_page, fetch_bytes, sync_caches)
-from .arith import alu, incdec
-from .decoder import decode
-from .exceptions import KIND_EXC, KIND_EXT, KIND_INJECT, KIND_SOFT, has_error_code, raise_event
-from .execute import step
-from .regfile import canonical, ea_of, rget, rset
+from . import units as U
+from .access import PAGE_ARGS, call_page
+from .arith import muls64
+from .cache import C_BMAP, C_ENT, C_FP, C_GEN, PAGE
+from .slowpath import K_CACHED, K_ENTRY, K_UNCACHED, SLOW_ARGS
+from .translate import TRANSLATE_ARGS
 
-PAGE = 4096
+call_slow = U.caller(U.I64, SLOW_ARGS)
+call_translate = U.caller(U.I64, TRANSLATE_ARGS)
+assert PAGE_ARGS[4] == U.I64
 
-
-@njit(cache=True)
-def hload(data, hw, dwords, words, h, szc):
-    if szc == 3:
-        return words[h >> 3]
-    if szc == 2:
-        return np.int64(dwords[h >> 2])
-    if szc == 1:
-        return np.int64(hw[h >> 1])
-    return np.int64(data[h])
-
-
-@njit(cache=True)
-def hstore(data, hw, dwords, words, h, szc, v):
-    if szc == 3:
-        words[h >> 3] = v
-    elif szc == 2:
-        dwords[h >> 2] = np.uint32(v & 0xFFFFFFFF)
-    elif szc == 1:
-        hw[h >> 1] = np.uint16(v & 0xFFFF)
-    else:
-        data[h] = np.uint8(v & 0xFF)
-
-
-@njit(cache=True)
-def decode_at(mem, st, tlb, dc, rip, uacc, e, hbase, mode64):
-    """Decode the instruction at ``rip`` into entry ``e`` of the code cache (0:
-    scratch, never cached).  ``hbase`` is its byte index in the pool, or -1.
-    Returns the entry used, or -1 with STATUS set (#UD, or #PF fetching the
-    rest of an instruction that straddles a page)."""
-    buf = dc[DC_FBUF]
-    out = dc[DC_DOUT]
-    dec = dc[DC_DEC]
-    off = rip & 0xFFF
-    if hbase >= 0 and off <= PAGE - 15:
-        data = mem[M.M_DATA]
-        for i in range(15):
-            buf[i] = data[hbase + i]
-        n = decode(buf, np.int64(15), mode64, out)
-        err = np.int64(0)
-        va = rip
-    else:
-        nb, err, va = fetch_bytes(mem, st, tlb, dc, rip, uacc, buf)
-        n = decode(buf, nb, mode64, out)
-    if n == 0:
-        st[S.STATUS] = make_fault(np.int64(6), np.int64(0))
-        return -1
-    if n < 0:
-        if err < 0:
-            st[S.STATUS] = err
-            st[S.FAULT_ADDR] = va
-        else:
-            st[S.STATUS] = S.EXIT_INTERNAL
-        return -1
-    if off + n > PAGE or not mode64:
-        e = 0
-    dec[e, 0] = out[0]
-    dec[e, 1] = out[1]
-    dec[e, 2] = out[2]
-    return e
-
-
-# "no page entered" for the fetch loop: not a virtual page number (those are
-# sign-extended 36-bit values, so kernel pages in the upper half are negative)
+# "no page entered": not a virtual page number (those are sign-extended 36-bit
+# values, so kernel pages in the upper half are negative)
 NO_PAGE = np.int64(1) << 62
+OFF_MASK = np.int64(0xFFF)
 
 
 @njit(cache=True)
@@ -114,321 +62,401 @@ def irq_ready(st):
 
 
 @njit(cache=True)
-def handle_fault(mem, st, tlb, dc, xi, rip):
-    """STATUS holds a fault or software interrupt raised at ``rip``: exit or deliver.
-    Returns the exit reason, EXIT_NONE if a handler was entered."""
-    r = st[S.STATUS]
-    soft = st[S.SOFT_INT] != 0
-    st[S.SOFT_INT] = 0
-    vec = fault_vector(r)
-    code = fault_code(r)
-    err = code if (not soft and has_error_code(vec)) else np.int64(-1)
-    ret = st[S.SOFT_NEXT] if soft else rip
-    st[S.STATUS] = 0
-    return raise_event(mem, st, tlb, dc, xi, vec, err, KIND_SOFT if soft else KIND_EXC,
-                       ret, rip, st[S.FAULT_ADDR])
+def io_fast(st):
+    """Port I/O may be answered in the loop: no exit-all switch, and CPL <= IOPL
+    (or paging-era real... CR0.PE clear), so no TSS bitmap to consult."""
+    if (st[S.OPTIONS] & S.OPT_IO_EXIT_ALL) != 0:
+        return False
+    return (st[R.CR0] & R.CR0_PE) == 0 or st[R.CPL] <= ((st[R.RFLAGS] >> R.FLAG_IOPL_SHIFT) & 3)
 
 
 @njit(cache=True)
-def step_uncached(mem, st, tlb, dc, xi, owner, maxel):
-    """Fetch, decode (without caching) and execute one instruction."""
-    rip = st[R.RIP]
-    uacc = 4 if st[R.CPL] == 3 else 0
-    e = decode_at(mem, st, tlb, dc, rip, uacc, np.int64(0), np.int64(-1),
-                  st[R.CSBASE_MODE] == R.MODE_LONG64)
-    if e < 0:
-        return 0
-    dec = dc[DC_DEC]
-    return step(mem, st, tlb, dc, xi, owner, dec[0, 0], dec[0, 1], dec[0, 2], maxel)
+def wload(words, h, msz):
+    """Load 1, 2, 4 or 8 naturally aligned bytes at pool byte index ``h``."""
+    v = words[h >> 3]
+    if msz == 3:
+        return v
+    return (v >> ((h & 7) << 3)) & ((np.int64(1) << (8 << msz)) - 1)
 
 
 @njit(cache=True)
-def run_loop(mem, st, tlb, dc, xi, owner, bps, budget):
-    """Run until an exit; returns the exit reason (details in ``xi``)."""
-    data = mem[M.M_DATA]
-    words = mem[M.M_WORDS]
-    dwords = mem[M.M_DWORDS]
-    hw = data.view(np.uint16)
-    dec = dc[DC_DEC]
-    for i in range(xi.shape[0]):
-        xi[i] = 0
-    st[S.STATUS] = 0
-    st[S.X_SEEN] = 0
-    sync_caches(mem, st, tlb, dc)
-    if st[S.X_PENDING] != 0:
-        st[S.X_NDONE] += 1
-        st[S.X_PENDING] = 0
-    if st[S.X_NDONE] != 0 and st[R.RIP] != st[S.X_RIP]:
-        st[S.X_NDONE] = 0
+def wstore(words, h, msz, v):
+    """Store the low 1, 2, 4 or 8 bytes of ``v`` at pool byte index ``h`` (aligned)."""
+    i = h >> 3
+    if msz == 3:
+        words[i] = v
+        return
+    sh = (h & 7) << 3
+    m = ((np.int64(1) << (8 << msz)) - 1) << sh
+    words[i] = (words[i] & ~m) | ((v << sh) & m)
+
+
+@njit(cache=True)
+def canonical(v):
+    return ((v << 16) >> 16) == v
+
+
+@njit(cache=True)
+def sext(v, szc):
+    sh = 64 - (8 << szc)
+    return (v << sh) >> sh
+
+
+@njit(cache=True)
+def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos,
+             owner, bps, budget):
+    """Run until an exit; returns the exit reason (details in ``st[XI:]``)."""
+    mem = (slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags)
+    dc = (cc, pos)
+    fslow = cc[C_FP + U.U_SLOW]
     icount0 = st[R.ICOUNT]
-    done = np.int64(0)
-    left = budget
-    reason = S.EXIT_NONE
+    reason = call_slow(fslow, (mem, st, tlb, dc, owner, K_ENTRY, 0, 0, 0, budget))
+    done = st[S.STEP_N]
+    left = budget - done
+    shadow = st[S.INT_SHADOW] != 0
+    st[S.INT_SHADOW] = 0
     skip = st[S.BP_SKIP]
     st[S.BP_SKIP] = -1
-    irq_cnt = 0
-    if st[S.INT_SHADOW] != 0:
-        st[S.INT_SHADOW] = 0
-        irq_cnt = 2
-    # 1. finish an instruction that exited for a port or MMIO access
-    if st[S.X_NDONE] != 0:
-        rip = st[R.RIP]
-        n = step_uncached(mem, st, tlb, dc, xi, owner, np.int64(1))
-        r = st[S.STATUS]
-        if r == 0 or r == S.EXIT_HLT or r == S.EXIT_SYSCALL:
-            st[S.X_NDONE] = 0
-            st[S.X_SEEN] = 0
-            done += n
-            left -= n
-            if r != 0:
-                reason = r
-                xi[S.XI_REASON] = r
-        elif r < 0:
-            st[S.X_NDONE] = 0
-            st[S.X_SEEN] = 0
-            reason = handle_fault(mem, st, tlb, dc, xi, rip)
-        else:
-            reason = r
-        skip = -1
-    # 2. an event the hypervisor injected
-    if reason == S.EXIT_NONE and st[S.PEND_EVENT] != 0:
-        ev = st[S.PEND_EVENT]
-        st[S.PEND_EVENT] = 0
-        kind = KIND_INJECT if (ev >> 8) == S.EV_EXCEPTION else KIND_EXT
-        vec = ev & 0xFF
-        err = st[S.PEND_ERROR]
-        reason = raise_event(mem, st, tlb, dc, xi, vec, err, kind, st[R.RIP], st[R.RIP],
-                             st[R.CR2])
-        skip = -1
-    # 3. an interrupt window
-    if reason == S.EXIT_NONE and irq_cnt == 0 and irq_ready(st):
-        reason = S.EXIT_IRQ
-        xi[S.XI_REASON] = reason
-    cur_vpn = NO_PAGE   # (a vpn of the upper half is negative: -1 is a real page)
-    cbase = np.int64(0)
-    pbase = np.int64(0)
-    has_bp = False
-    uacc = 4 if st[R.CPL] == 3 else 0
+    nbp = bps.shape[0]
+    rip = st[R.RIP]
+    lk = st[S.LF_KIND]
+    la = st[S.LF_A]
+    lb = st[S.LF_B]
+    lr = st[S.LF_RES]
+    lc = st[S.LF_C]
+    uacc = ACC_USER if st[R.CPL] == 3 else 0
     mode64 = st[R.CSBASE_MODE] == R.MODE_LONG64
-    while reason == S.EXIT_NONE:
+    iofast = io_fast(st)
+    eo = cc[C_ENT]
+    cur_vpn = NO_PAGE
+    cp = np.int64(0)
+    pva = np.int64(0)
+    pb = np.int64(0)
+    has_bp = False
+    while reason == 0:
         if left <= 0:
             reason = S.EXIT_BUDGET
-            xi[S.XI_REASON] = reason
+            st[S.XI + S.XI_REASON] = reason
             break
-        if irq_cnt != 0:
-            irq_cnt -= 1
-            if irq_cnt == 0 and irq_ready(st):
-                reason = S.EXIT_IRQ
-                xi[S.XI_REASON] = reason
-                break
-        rip = st[R.RIP]
-        hot = False
-        e = np.int64(0)
-        info = np.int64(0)
+        kind = K_UNCACHED
+        sj = np.int64(0)
         if mode64:
             vpn = rip >> 12
             if vpn != cur_vpn:
-                cbase, pbase = enter_page(mem, st, tlb, dc, xi, rip, uacc)
-                if cbase < 0:
-                    cur_vpn = NO_PAGE
-                else:
-                    cur_vpn = vpn
-                    has_bp = bps.shape[0] > 0 and page_has_bp(bps, vpn)
-            if cur_vpn != NO_PAGE:
-                off = rip & 0xFFF
-                e = cbase + off
-                info = dec[e, 0]
-                if info == 0:
-                    e = decode_at(mem, st, tlb, dc, rip, uacc, e, pbase + off, np.bool_(True))
-                    info = dec[e, 0] if e >= 0 else np.int64(0)
-                if e >= 0:
-                    if has_bp and rip != skip and bp_hit(bps, rip):
-                        reason = S.EXIT_BREAKPOINT
-                        xi[S.XI_REASON] = reason
-                        xi[S.XI_A] = rip
-                        st[S.BP_SKIP] = rip
+                hf = tlb_host(tlb, rip, uacc | ACC_FETCH)
+                cp = np.int64(pos[hf >> 12]) if hf >= 0 else np.int64(0)
+                if cp == 0:
+                    cp = call_page(cc[C_FP + U.U_PAGE], (mem, st, tlb, dc, rip, uacc))
+                    if st[S.STATUS] == S.EXIT_POOL:
+                        reason = S.EXIT_POOL
                         break
+                    st[S.STATUS] = 0
+                if cp > 0:
+                    cur_vpn = vpn
+                    pva = vpn << 12
+                    pb = cc[C_BMAP] + cp * PAGE
+                    st[S.PAGEVA] = pva
+                    has_bp = nbp > 0 and page_has_bp(bps, vpn)
+            if cur_vpn == vpn:
+                if has_bp and rip != skip and bp_hit(bps, rip):
+                    reason = S.EXIT_BREAKPOINT
+                    st[S.XI + S.XI_REASON] = reason
+                    st[S.XI + S.XI_A] = rip
+                    st[S.BP_SKIP] = rip
+                    break
+                bi = cc[pb + (rip & OFF_MASK)]
+                if bi == 0:
+                    bi = call_translate(cc[C_FP + U.U_TRANSLATE], (mem, dc, cp, rip))
+                if bi > 0:
+                    hdr = eo + 4 * bi
+                    n = cc[hdr]
+                    nrun = np.int64(1) if (shadow or has_bp) else (n if n <= left else left)
                     skip = -1
-                    hot = True
-        if hot:
-            disp = dec[e, 1]
-            imm = dec[e, 2]
-            op = info & O.I_OP_MASK
-            ln = (info >> O.I_LEN_SHIFT) & 15
-            szc = (info >> O.I_SZ_SHIFT) & 3
-            nxt = rip + ln
-            h = np.int64(-1)
-            ismem = (info & O.I_MEM) != 0
-            if op >= O.HOT_LIMIT:
-                hot = False
-            elif ismem:
-                macc = (info >> O.I_MACC_SHIFT) & 3
-                if macc != 0:
-                    ea = ea_of(st, info, disp, nxt)
-                    msz = (info >> O.I_SZ2_SHIFT) & 3 if op == O.MOVX else szc
-                    h = tlb_host(tlb, ea, uacc | (ACC_WRITE if macc >= 2 else 0))
-                    if h < 0 or (h & ((1 << msz) - 1)) != 0:
-                        hot = False
-        if hot:
-            sub = (info >> O.I_SUB_SHIFT) & 15
-            reg = (info >> O.I_R_SHIFT) & 31
-            rmr = (info >> O.I_M_SHIFT) & 31
-            if op == O.MOV_R_RM:
-                v = hload(data, hw, dwords, words, h, szc) if ismem else rget(st, rmr, szc)
-                rset(st, reg, szc, v)
-                st[R.RIP] = nxt
-            elif op == O.MOV_RM_R:
-                v = rget(st, reg, szc)
-                if ismem:
-                    hstore(data, hw, dwords, words, h, szc, v)
-                else:
-                    rset(st, rmr, szc, v)
-                st[R.RIP] = nxt
-            elif op == O.ALU_RM_R or op == O.ALU_RM_I:
-                a = hload(data, hw, dwords, words, h, szc) if ismem else rget(st, rmr, szc)
-                b = rget(st, reg, szc) if op == O.ALU_RM_R else imm
-                r = alu(st, sub, szc, a, b)
-                if sub != O.CMP and sub != O.TEST:
-                    if ismem:
-                        hstore(data, hw, dwords, words, h, szc, r)
-                    else:
-                        rset(st, rmr, szc, r)
-                st[R.RIP] = nxt
-            elif op == O.ALU_R_RM:
-                b = hload(data, hw, dwords, words, h, szc) if ismem else rget(st, rmr, szc)
-                r = alu(st, sub, szc, rget(st, reg, szc), b)
-                if sub != O.CMP:
-                    rset(st, reg, szc, r)
-                st[R.RIP] = nxt
-            elif op == O.JCC:
-                st[R.RIP] = nxt + imm if F.cond(st, sub) else nxt
-            elif op == O.MOV_RM_I:
-                if ismem:
-                    hstore(data, hw, dwords, words, h, szc, imm)
-                else:
-                    rset(st, rmr, szc, imm)
-                st[R.RIP] = nxt
-            elif op == O.INCDEC:
-                a = hload(data, hw, dwords, words, h, szc) if ismem else rget(st, rmr, szc)
-                r = incdec(st, sub == 1, szc, a)
-                if ismem:
-                    hstore(data, hw, dwords, words, h, szc, r)
-                else:
-                    rset(st, rmr, szc, r)
-                st[R.RIP] = nxt
-            elif op == O.LEA:
-                rset(st, reg, szc, ea_of(st, info & ~np.int64(3 << O.I_SEG_SHIFT), disp, nxt))
-                st[R.RIP] = nxt
-            elif op == O.JMP_REL:
-                st[R.RIP] = nxt + imm
-            elif op == O.MOVX:
-                s2 = (info >> O.I_SZ2_SHIFT) & 3
-                v = hload(data, hw, dwords, words, h, s2) if ismem else rget(st, rmr, s2)
-                if (info & O.I_X1) != 0:
-                    sh = 64 - (8 << s2)
-                    v = (v << sh) >> sh
-                rset(st, reg, szc, v)
-                st[R.RIP] = nxt
-            elif op == O.CALL_REL or op == O.PUSH_R or op == O.PUSH_I or op == O.CALL_RM:
-                sp = st[R.RSP] - 8
-                h2 = tlb_host(tlb, sp, uacc | ACC_WRITE)
-                if h2 < 0 or (h2 & 7) != 0 or szc != 3:
-                    hot = False
-                else:
-                    if op == O.CALL_REL:
-                        words[h2 >> 3] = nxt
-                        st[R.RIP] = nxt + imm
-                    elif op == O.CALL_RM:
-                        t = hload(data, hw, dwords, words, h, np.int64(3)) if ismem else st[rmr]
-                        if not canonical(t):
-                            hot = False
+                    nrip = pva + cc[hdr + 1]
+                    j = hdr + 4
+                    jend = j + 4 * nrun
+                    while j < jend:
+                        w = cc[j]
+                        szc = (w >> O.W_SZ_SHIFT) & 3
+                        d = (w >> O.W_D_SHIFT) & 127
+                        s = (w >> O.W_S_SHIFT) & 127
+                        hh = np.int64(-1)
+                        msz = np.int64(3)
+                        if (w & O.W_MEM) != 0:
+                            a3 = cc[j + 3]
+                            ea = (cc[j + 2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
+                                  + st[(a3 >> 16) & 127])
+                            macc = (w >> O.W_MACC_SHIFT) & 3
+                            if macc == O.MACC_NONE:
+                                st[S.TMP] = ea
+                            else:
+                                msz = (w >> O.W_MSZ_SHIFT) & 3
+                                hh = tlb_host(tlb, ea, uacc | (macc >> 1))
+                                if hh < 0 or (ea & ((np.int64(1) << msz) - 1)) != 0:
+                                    sj = j
+                                    break
+                                if macc != O.MACC_WRITE:
+                                    st[S.TMP] = wload(words, hh, msz)
+                        hd = w & 0xFF
+                        m = (np.int64(2) << ((8 << szc) - 1)) - 1
+                        keep = ~m if szc < 2 else np.int64(0)
+                        if hd <= O.H_TEST:
+                            if hd == O.H_SLOW:
+                                sj = j
+                                break
+                            a = st[d]
+                            am = a & m
+                            b = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            if hd == O.H_ADD:
+                                r = (am + b) & m
+                                lk = (F.K_ADD << 2) | szc
+                            elif hd == O.H_SUB or hd == O.H_CMP:
+                                r = (am - b) & m
+                                lk = (F.K_SUB << 2) | szc
+                            elif hd == O.H_XOR:
+                                r = am ^ b
+                                lk = (F.K_LOGIC << 2) | szc
+                            elif hd == O.H_AND or hd == O.H_TEST:
+                                r = am & b
+                                lk = (F.K_LOGIC << 2) | szc
+                            elif hd == O.H_OR:
+                                r = am | b
+                                lk = (F.K_LOGIC << 2) | szc
+                            else:
+                                c = F.carry_lazy(st, lk, la, lb, lr, lc)
+                                lc = c
+                                if hd == O.H_ADC:
+                                    r = (am + b + c) & m
+                                    lk = (F.K_ADC << 2) | szc
+                                else:
+                                    r = (am - b - c) & m
+                                    lk = (F.K_SBB << 2) | szc
+                            la = am
+                            lb = b
+                            lr = r
+                            if hd != O.H_CMP and hd != O.H_TEST:
+                                st[d] = (a & keep) | r
+                        elif hd == O.H_MOV:
+                            v = cc[j + 1] if (w & O.W_IMM) != 0 else st[s]
+                            st[d] = (st[d] & keep) | (v & m)
+                        elif hd == O.H_JCC:
+                            if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15):
+                                t = pva + cc[j + 1]
+                                if not canonical(t):
+                                    sj = j
+                                    break
+                                nrip = t
+                        elif hd == O.H_MOVZX or hd == O.H_MOVSX:
+                            s2 = (w >> O.W_MSZ_SHIFT) & 3
+                            v = st[s] & ((np.int64(2) << ((8 << s2) - 1)) - 1)
+                            if hd == O.H_MOVSX:
+                                v = sext(v, s2)
+                            st[d] = (st[d] & keep) | (v & m)
+                        elif hd == O.H_INC or hd == O.H_DEC:
+                            a = st[d]
+                            am = a & m
+                            lc = F.carry_lazy(st, lk, la, lb, lr, lc)
+                            if hd == O.H_INC:
+                                r = (am + 1) & m
+                                lk = (F.K_INC << 2) | szc
+                            else:
+                                r = (am - 1) & m
+                                lk = (F.K_DEC << 2) | szc
+                            la = am
+                            lb = np.int64(1)
+                            lr = r
+                            st[d] = (a & keep) | r
+                        elif hd == O.H_PUSH or hd == O.H_CALL or hd == O.H_CALLI:
+                            sp = st[R.RSP] - 8
+                            h2 = tlb_host(tlb, sp, uacc | ACC_WRITE)
+                            if h2 < 0 or (sp & 7) != 0:
+                                sj = j
+                                break
+                            if hd == O.H_PUSH:
+                                v = cc[j + 1] if (w & O.W_IMM) != 0 else st[s]
+                            else:
+                                t = pva + cc[j + 1] if hd == O.H_CALL else st[s]
+                                if not canonical(t):
+                                    sj = j
+                                    break
+                                v = pva + ((w >> O.W_OFF_SHIFT) & OFF_MASK) + ((w >> O.W_LEN_SHIFT) & 15)
+                                nrip = t
+                            words[h2 >> 3] = v
+                            st[R.RSP] = sp
+                        elif hd == O.H_POP or hd == O.H_RET:
+                            sp = st[R.RSP]
+                            h2 = tlb_host(tlb, sp, uacc)
+                            if h2 < 0 or (sp & 7) != 0:
+                                sj = j
+                                break
+                            v = words[h2 >> 3]
+                            if hd == O.H_RET:
+                                if not canonical(v):
+                                    sj = j
+                                    break
+                                nrip = v
+                                st[R.RSP] = sp + 8
+                            else:
+                                st[R.RSP] = sp + 8
+                                st[d] = v
+                        elif hd == O.H_JMP or hd == O.H_JMPI:
+                            t = pva + cc[j + 1] if hd == O.H_JMP else st[s]
+                            if not canonical(t):
+                                sj = j
+                                break
+                            nrip = t
+                        elif hd == O.H_SHL or hd == O.H_SHR or hd == O.H_SAR:
+                            c = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & (63 if szc == 3 else 31)
+                            a = st[d]
+                            am = a & m
+                            if c == 0:
+                                st[d] = (a & keep) | am      # flags kept; a 32-bit shift still zero-extends
+                            else:
+                                if hd == O.H_SHL:
+                                    r = (am << c) & m
+                                    lk = (F.K_SHL << 2) | szc
+                                elif hd == O.H_SHR:
+                                    r = np.int64(np.uint64(am) >> np.uint64(c))
+                                    lk = (F.K_SHR << 2) | szc
+                                else:
+                                    bits = np.int64(8) << szc
+                                    r = (sext(am, szc) >> min(c, bits - 1)) & m
+                                    lk = (F.K_SAR << 2) | szc
+                                la = am
+                                lb = c
+                                lr = r
+                                st[d] = (a & keep) | r
+                        elif hd == O.H_CMOV:
+                            if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15):
+                                st[d] = (st[d] & keep) | (st[s] & m)
+                            elif szc == 2:
+                                st[d] &= 0xFFFFFFFF
+                        elif hd == O.H_SETCC:
+                            v = np.int64(1) if F.cond_lazy(st, lk, la, lb, lr, lc,
+                                                           (w >> O.W_SUB_SHIFT) & 15) else np.int64(0)
+                            st[d] = (st[d] & ~np.int64(0xFF)) | v
+                        elif hd == O.H_NEG or hd == O.H_NOT:
+                            a = st[d]
+                            am = a & m
+                            if hd == O.H_NEG:
+                                r = (0 - am) & m
+                                lk = (F.K_SUB << 2) | szc
+                                la = np.int64(0)
+                                lb = am
+                                lr = r
+                            else:
+                                r = ~am & m
+                            st[d] = (a & keep) | r
+                        elif hd == O.H_IMUL:
+                            a = st[s]
+                            b = cc[j + 1] if (w & O.W_IMM) != 0 else st[d]
+                            if szc == 3:
+                                r, hi = muls64(a, b)
+                                ovf = hi != (r >> 63)
+                            else:
+                                p = sext(a & m, szc) * sext(b & m, szc)
+                                r = p & m
+                                ovf = sext(r, szc) != p
+                            lk = (F.K_MUL << 2) | szc
+                            la = np.int64(1) if ovf else np.int64(0)
+                            lb = np.int64(0)
+                            lr = r
+                            st[d] = (st[d] & keep) | r
+                        elif hd == O.H_XCHG:
+                            a = st[d]
+                            b = st[s]
+                            st[d] = (a & keep) | (b & m)
+                            st[s] = (st[s] & keep) | (a & m)
+                        elif hd == O.H_IN or hd == O.H_OUT:
+                            if not iofast:
+                                sj = j
+                                break
+                            port = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & 0xFFFF
+                            claimed = False
+                            for i in range(np.int64(1) << szc):
+                                if owner[(port + i) & 0xFFFF] != 0:
+                                    claimed = True
+                            if claimed:
+                                sj = j
+                                break
+                            if hd == O.H_IN:
+                                st[R.RAX] = (st[R.RAX] & keep) | m
+                        if (w & O.W_WB) != 0:
+                            wstore(words, hh, msz, st[S.TMP])
+                        j += 4
+                    ran = (j - hdr - 4) >> 2
+                    left -= ran
+                    done += ran
+                    if sj == 0:
+                        if nrun < n:
+                            rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)
                         else:
-                            words[h2 >> 3] = nxt
-                            st[R.RIP] = t
-                    else:
-                        words[h2 >> 3] = st[reg] if op == O.PUSH_R else imm
-                        st[R.RIP] = nxt
-                    if hot:
-                        st[R.RSP] = sp
-            elif op == O.RET or op == O.POP_R:
-                sp = st[R.RSP]
-                h2 = tlb_host(tlb, sp, uacc)
-                if h2 < 0 or (h2 & 7) != 0 or szc != 3:
-                    hot = False
-                else:
-                    v = words[h2 >> 3]
-                    if op == O.RET:
-                        if not canonical(v):
-                            hot = False
-                        else:
-                            st[R.RSP] = sp + 8
-                            st[R.RIP] = v
-                    else:
-                        st[R.RSP] = sp + 8
-                        st[reg] = v
-                        st[R.RIP] = nxt
-            elif op == O.NOP:
-                st[R.RIP] = nxt
-            elif op == O.CMOV:
-                v = hload(data, hw, dwords, words, h, szc) if ismem else rget(st, rmr, szc)
-                if F.cond(st, sub):
-                    rset(st, reg, szc, v)
-                elif szc == 2:
-                    st[reg] &= 0xFFFFFFFF
-                st[R.RIP] = nxt
-            elif op == O.SETCC:
-                v = np.int64(1) if F.cond(st, sub) else np.int64(0)
-                if ismem:
-                    data[h] = np.uint8(v)
-                else:
-                    rset(st, rmr, np.int64(0), v)
-                st[R.RIP] = nxt
-            elif op == O.JMP_RM:
-                t = hload(data, hw, dwords, words, h, np.int64(3)) if ismem else st[rmr]
-                if szc != 3 or not canonical(t):
-                    hot = False
-                else:
-                    st[R.RIP] = t
-            else:
-                hot = False
-            if hot:
-                done += 1
-                left -= 1
-                continue
-        # -- the general path ---------------------------------------------------------
-        if st[S.STATUS] == 0:
-            st[R.ICOUNT] = icount0 + done
-            if mode64 and cur_vpn != NO_PAGE:
-                n = step(mem, st, tlb, dc, xi, owner, info, dec[e, 1], dec[e, 2], left)
-            else:
-                n = step_uncached(mem, st, tlb, dc, xi, owner, left)
-            done += n
-            left -= n
-        cur_vpn = NO_PAGE
-        r = st[S.STATUS]
-        if r != 0:
-            if r < 0:
-                reason = handle_fault(mem, st, tlb, dc, xi, rip)
-            else:
-                reason = r
-                if xi[S.XI_REASON] == 0:
-                    xi[S.XI_REASON] = r
-            st[S.STATUS] = 0
-            if reason != S.EXIT_NONE:
-                break
-        uacc = 4 if st[R.CPL] == 3 else 0
+                            rip = nrip
+                        if shadow:
+                            shadow = False
+                            if irq_ready(st):
+                                reason = S.EXIT_IRQ
+                                st[S.XI + S.XI_REASON] = reason
+                        continue
+                    rip = pva + ((cc[sj] >> O.W_OFF_SHIFT) & OFF_MASK)
+                    kind = K_CACHED
+        # -- the general path: write the state back, execute, read it again -------------
+        info = np.int64(0)
+        disp = np.int64(0)
+        imm = np.int64(0)
+        if kind == K_CACHED:
+            g = cc[C_GEN] + 3 * ((sj - eo) >> 2)
+            info = cc[g]
+            disp = cc[g + 1]
+            imm = cc[g + 2]
+        elif nbp > 0 and rip != skip and bp_hit(bps, rip):
+            reason = S.EXIT_BREAKPOINT
+            st[S.XI + S.XI_REASON] = reason
+            st[S.XI + S.XI_A] = rip
+            st[S.BP_SKIP] = rip
+            break
+        skip = -1
+        st[R.RIP] = rip
+        st[S.LF_KIND] = lk
+        st[S.LF_A] = la
+        st[S.LF_B] = lb
+        st[S.LF_RES] = lr
+        st[S.LF_C] = lc
+        st[R.ICOUNT] = icount0 + done
+        r = call_slow(fslow, (mem, st, tlb, dc, owner, kind, info, disp, imm, left))
+        n = st[S.STEP_N]
+        left -= n
+        done += n
+        rip = st[R.RIP]
+        lk = st[S.LF_KIND]
+        la = st[S.LF_A]
+        lb = st[S.LF_B]
+        lr = st[S.LF_RES]
+        lc = st[S.LF_C]
+        uacc = ACC_USER if st[R.CPL] == 3 else 0
         mode64 = st[R.CSBASE_MODE] == R.MODE_LONG64
+        iofast = io_fast(st)
+        cur_vpn = NO_PAGE
+        if r != 0:
+            reason = r
+            break
         if st[S.INT_SHADOW] != 0:
             st[S.INT_SHADOW] = 0
-            irq_cnt = 2
-        elif irq_ready(st):
+            shadow = True
+        elif shadow and n > 0:
+            shadow = False
+        if not shadow and irq_ready(st):
             reason = S.EXIT_IRQ
-            xi[S.XI_REASON] = reason
-            break
-    if irq_cnt != 0:
-        st[S.INT_SHADOW] = 1
+            st[S.XI + S.XI_REASON] = reason
+    st[R.RIP] = rip
+    st[S.LF_KIND] = lk
+    st[S.LF_A] = la
+    st[S.LF_B] = lb
+    st[S.LF_RES] = lr
+    st[S.LF_C] = lc
     F.materialize(st)
+    st[S.INT_SHADOW] = 1 if shadow else 0
     st[R.ICOUNT] = icount0 + done
-    xi[S.XI_COUNT] = done
+    st[S.XI + S.XI_COUNT] = done
     st[S.LAST_ICOUNT] = done
     return reason
