@@ -44,11 +44,12 @@ def alu(st, sub, szc, a, b):
     else:
         r = a - b
         k = F.K_SUB
+    r &= m
     st[S.LF_KIND] = k * 4 + szc
     st[S.LF_A] = a
     st[S.LF_B] = b
     st[S.LF_RES] = r
-    return r & m
+    return r
 
 
 @njit(cache=True)
@@ -57,12 +58,12 @@ def incdec(st, dec, szc, a):
     c = F.carry(st)
     st[S.LF_C] = c
     a &= m
-    r = a - 1 if dec else a + 1
+    r = (a - 1 if dec else a + 1) & m
     st[S.LF_KIND] = (F.K_DEC if dec else F.K_INC) * 4 + szc
     st[S.LF_A] = a
     st[S.LF_B] = 1
     st[S.LF_RES] = r
-    return r & m
+    return r
 
 
 @njit(cache=True)

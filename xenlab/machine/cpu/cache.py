@@ -10,7 +10,7 @@ memory slot, which grows with the memory pool); kernels take the pair as
 ``bmap[p * 4096 + offset]``
     the entry index of the block that starts at that byte offset, or 0.
 ``ent``
-    4 words per entry (ops.py, "hot word"); a block is a header entry
+    ENT_WORDS words per entry (ops.py, "hot word"); a block is a header entry
     (instruction count, fall-through offset) followed by its instructions.
 ``gen``
     3 words per entry: the general decoder's ``info, disp, imm``.
@@ -37,6 +37,7 @@ C_FP = 16                 # NUNITS words: addresses of the units (units.py)
 HEADER = C_FP + NUNITS
 
 PAGE = 4096
+ENT_WORDS = 8             # one 64-byte cache line per entry
 MAX_BLOCK = 48            # instructions per block at most
 TRACE_WORDS = 10          # mmu walk trace, int64[5, 2]
 FBUF_WORDS = 16
@@ -48,14 +49,14 @@ DEFAULT_ENTRIES = 1 << 16
 
 def new_cc(npages: int = DEFAULT_CODE_PAGES, nent: int = DEFAULT_ENTRIES) -> np.ndarray:
     """A fresh, empty cache array with its header filled in."""
-    sizes = [(C_SOP, npages), (C_BMAP, npages * PAGE), (C_ENT, 4 * nent), (C_GEN, 3 * nent),
+    sizes = [(C_SOP, npages), (C_BMAP, npages * PAGE), (C_ENT, ENT_WORDS * nent), (C_GEN, 3 * nent),
              (C_TRACE, TRACE_WORDS), (C_FBUF, FBUF_WORDS), (C_DOUT, DOUT_WORDS),
              (C_SAVE, R.NSTATE)]
     off = HEADER
     offsets = {}
     for field, n in sizes:
         offsets[field] = off
-        off += n
+        off += (n + 7) & ~7               # 64-byte aligned regions
     cc = np.zeros(off, dtype=np.int64)
     for field, o in offsets.items():
         cc[field] = o

@@ -218,3 +218,52 @@ def cond_lazy(st, k, a, b, res, c, cc):
 def cond(st, cc):
     """Condition ``cc`` of the current flags."""
     return cond_lazy(st, st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C], cc)
+
+
+# -- the interpreter loop's fast cases (scalars only, inlined into the loop) --------
+
+@njit(cache=True, inline="always")
+def cf_fast(k, a, b, res, c):
+    """CF of a record for the common kinds (operands masked, as the loop keeps
+    them); -1 when the general ``carry_lazy`` must decide."""
+    op = k >> 2
+    if op == K_SUB:
+        return np.int64(1) if (a ^ MIN) < (b ^ MIN) else np.int64(0)
+    if op == K_ADD:
+        return np.int64(1) if (res ^ MIN) < (a ^ MIN) else np.int64(0)
+    if op == K_LOGIC:
+        return np.int64(0)
+    if op == K_INC or op == K_DEC:
+        return c
+    return np.int64(-1)
+
+
+@njit(cache=True, inline="always")
+def cond_fast(k, a, b, res, cc):
+    """Condition ``cc`` from a record with masked operands: 1/0, or -1 when the
+    general ``cond_lazy`` must decide (flags in RFLAGS, or a rarer case)."""
+    if k == 0:
+        return np.int64(-1)
+    cl = cc >> 1
+    neg = cc & 1
+    if cl == 2:
+        return (np.int64(1) if res == 0 else np.int64(0)) ^ neg
+    op = k >> 2
+    sh = 64 - (8 << (k & 3))
+    if op == K_SUB:
+        if cl == 1:
+            t = (a ^ MIN) < (b ^ MIN)
+        elif cl == 3:
+            t = (a ^ MIN) <= (b ^ MIN)
+        elif cl == 4:
+            t = ((res << sh) >> sh) < 0
+        elif cl == 6:
+            t = ((a << sh) >> sh) < ((b << sh) >> sh)
+        elif cl == 7:
+            t = ((a << sh) >> sh) <= ((b << sh) >> sh)
+        else:
+            return np.int64(-1)
+        return (np.int64(1) if t else np.int64(0)) ^ neg
+    if op == K_LOGIC and (cl == 4 or cl == 6):
+        return (np.int64(1) if ((res << sh) >> sh) < 0 else np.int64(0)) ^ neg
+    return np.int64(-1)

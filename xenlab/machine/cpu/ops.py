@@ -78,6 +78,9 @@ W_IMM = 1 << 50           # the source operand is the immediate (word 1), not a 
 # word 1: immediate, or a branch target as an offset from the code page's start
 # word 2: displacement (RIP-relative: plus the offset of the next instruction)
 # word 3: base slot | index slot << 7 | scale << 14 | segment-base slot << 16
+# word 4: the operand-size mask (0xFF .. -1); word 5: the bits of the destination
+# register a write keeps (~mask for 8- and 16-bit operands, 0 otherwise);
+# words 6 and 7: the destination and source slots (as in word 0, ready to use)
 A_INDEX_SHIFT = 7
 A_SCALE_SHIFT = 14
 A_SEG_SHIFT = 16

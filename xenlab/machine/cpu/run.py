@@ -19,25 +19,29 @@ import numpy as np
 from numba import njit
 
 from .. import regs as R
-from ..mmu import ACC_FETCH, ACC_USER, ACC_WRITE, tlb_host
+from ..mmu import ACC_FETCH, ACC_USER, ACC_WRITE, NTLB, T_INFO, T_SLOT, T_TAG
 from . import flags as F
 from . import ops as O
 from . import slots as S
 from . import units as U
 from .access import PAGE_ARGS, call_page
 from .arith import muls64
-from .cache import C_BMAP, C_ENT, C_FP, C_GEN, PAGE
+from .cache import C_BMAP, C_ENT, C_FP, C_GEN, ENT_WORDS, PAGE
 from .slowpath import K_CACHED, K_ENTRY, K_UNCACHED, SLOW_ARGS
 from .translate import TRANSLATE_ARGS
 
 call_slow = U.caller(U.I64, SLOW_ARGS)
 call_translate = U.caller(U.I64, TRANSLATE_ARGS)
 assert PAGE_ARGS[4] == U.I64
+assert (T_TAG, T_SLOT, T_INFO) == (0, 2, 3)
 
 # "no page entered": not a virtual page number (those are sign-extended 36-bit
 # values, so kernel pages in the upper half are negative)
 NO_PAGE = np.int64(1) << 62
 OFF_MASK = np.int64(0xFFF)
+# word offsets inside an entry, as unsigned indices (no negative-index wrap code)
+U0, U1, U2, U3, U4, U5, U6, U7 = (np.uint64(k) for k in range(8))
+UE = np.uint64(ENT_WORDS)
 
 
 @njit(cache=True)
@@ -92,6 +96,17 @@ def wstore(words, h, msz, v):
 
 
 @njit(cache=True)
+def host(tf, va, acc):
+    """``mmu.tlb_host`` on the TLB viewed flat (``tlb.reshape(-1)``): the pool byte
+    index of ``va`` on a hit, else -1."""
+    vpn = va >> 12
+    i = np.uint64((vpn & (NTLB - 1)) << 2)
+    if tf[i] == vpn and ((tf[i + U3] >> acc) & 1) != 0 and tf[i + U2] > 0:
+        return (tf[i + U2] << 12) | (va & 0xFFF)
+    return np.int64(-1)
+
+
+@njit(cache=True)
 def canonical(v):
     return ((v << 16) >> 16) == v
 
@@ -108,6 +123,7 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
     """Run until an exit; returns the exit reason (details in ``st[XI:]``)."""
     mem = (slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags)
     dc = (cc, pos)
+    tf = tlb.reshape(-1)
     fslow = cc[C_FP + U.U_SLOW]
     icount0 = st[R.ICOUNT]
     reason = call_slow(fslow, (mem, st, tlb, dc, owner, K_ENTRY, 0, 0, 0, budget))
@@ -139,11 +155,11 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
             st[S.XI + S.XI_REASON] = reason
             break
         kind = K_UNCACHED
-        sj = np.int64(0)
+        sj = U0
         if mode64:
             vpn = rip >> 12
             if vpn != cur_vpn:
-                hf = tlb_host(tlb, rip, uacc | ACC_FETCH)
+                hf = host(tf, rip, uacc | ACC_FETCH)
                 cp = np.int64(pos[hf >> 12]) if hf >= 0 else np.int64(0)
                 if cp == 0:
                     cp = call_page(cc[C_FP + U.U_PAGE], (mem, st, tlb, dc, rip, uacc))
@@ -168,149 +184,208 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
                 if bi == 0:
                     bi = call_translate(cc[C_FP + U.U_TRANSLATE], (mem, dc, cp, rip))
                 if bi > 0:
-                    hdr = eo + 4 * bi
+                    hdr = np.uint64(eo + ENT_WORDS * bi)
                     n = cc[hdr]
                     nrun = np.int64(1) if (shadow or has_bp) else (n if n <= left else left)
                     skip = -1
-                    nrip = pva + cc[hdr + 1]
-                    j = hdr + 4
-                    jend = j + 4 * nrun
+                    nrip = pva + cc[hdr + U1]
+                    j = hdr + UE
+                    jend = j + np.uint64(ENT_WORDS * nrun)
                     while j < jend:
                         w = cc[j]
-                        szc = (w >> O.W_SZ_SHIFT) & 3
-                        d = (w >> O.W_D_SHIFT) & 127
-                        s = (w >> O.W_S_SHIFT) & 127
                         hh = np.int64(-1)
                         msz = np.int64(3)
                         if (w & O.W_MEM) != 0:
-                            a3 = cc[j + 3]
-                            ea = (cc[j + 2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
+                            a3 = cc[j + U3]
+                            ea = (cc[j + U2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
                                   + st[(a3 >> 16) & 127])
                             macc = (w >> O.W_MACC_SHIFT) & 3
                             if macc == O.MACC_NONE:
                                 st[S.TMP] = ea
                             else:
                                 msz = (w >> O.W_MSZ_SHIFT) & 3
-                                hh = tlb_host(tlb, ea, uacc | (macc >> 1))
+                                hh = host(tf, ea, uacc | (macc >> 1))
                                 if hh < 0 or (ea & ((np.int64(1) << msz) - 1)) != 0:
                                     sj = j
                                     break
                                 if macc != O.MACC_WRITE:
                                     st[S.TMP] = wload(words, hh, msz)
                         hd = w & 0xFF
-                        m = (np.int64(2) << ((8 << szc) - 1)) - 1
-                        keep = ~m if szc < 2 else np.int64(0)
-                        if hd <= O.H_TEST:
-                            if hd == O.H_SLOW:
-                                sj = j
-                                break
+                        d = cc[j + U6]
+                        s = cc[j + U7]
+                        if hd == O.H_ADD:
+                            m = cc[j + U4]
                             a = st[d]
-                            am = a & m
-                            b = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & m
-                            if hd == O.H_ADD:
-                                r = (am + b) & m
-                                lk = (F.K_ADD << 2) | szc
-                            elif hd == O.H_SUB or hd == O.H_CMP:
-                                r = (am - b) & m
-                                lk = (F.K_SUB << 2) | szc
-                            elif hd == O.H_XOR:
-                                r = am ^ b
-                                lk = (F.K_LOGIC << 2) | szc
-                            elif hd == O.H_AND or hd == O.H_TEST:
-                                r = am & b
-                                lk = (F.K_LOGIC << 2) | szc
-                            elif hd == O.H_OR:
-                                r = am | b
-                                lk = (F.K_LOGIC << 2) | szc
-                            else:
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = (la + lb) & m
+                            lk = (F.K_ADD << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_SUB:
+                            m = cc[j + U4]
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = (la - lb) & m
+                            lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_CMP:
+                            m = cc[j + U4]
+                            la = st[d] & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = (la - lb) & m
+                            lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                        elif hd == O.H_AND:
+                            m = cc[j + U4]
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = la & lb
+                            lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_TEST:
+                            m = cc[j + U4]
+                            la = st[d] & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = la & lb
+                            lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                        elif hd == O.H_OR:
+                            m = cc[j + U4]
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = la | lb
+                            lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_XOR:
+                            m = cc[j + U4]
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = la ^ lb
+                            lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_ADC:
+                            m = cc[j + U4]
+                            c = F.cf_fast(lk, la, lb, lr, lc)
+                            if c < 0:
                                 c = F.carry_lazy(st, lk, la, lb, lr, lc)
-                                lc = c
-                                if hd == O.H_ADC:
-                                    r = (am + b + c) & m
-                                    lk = (F.K_ADC << 2) | szc
-                                else:
-                                    r = (am - b - c) & m
-                                    lk = (F.K_SBB << 2) | szc
-                            la = am
-                            lb = b
-                            lr = r
-                            if hd != O.H_CMP and hd != O.H_TEST:
-                                st[d] = (a & keep) | r
+                            lc = c
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = (la + lb + c) & m
+                            lk = (F.K_ADC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_SBB:
+                            m = cc[j + U4]
+                            c = F.cf_fast(lk, la, lb, lr, lc)
+                            if c < 0:
+                                c = F.carry_lazy(st, lk, la, lb, lr, lc)
+                            lc = c
+                            a = st[d]
+                            la = a & m
+                            lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                            lr = (la - lb - c) & m
+                            lk = (F.K_SBB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
                         elif hd == O.H_MOV:
-                            v = cc[j + 1] if (w & O.W_IMM) != 0 else st[s]
-                            st[d] = (st[d] & keep) | (v & m)
+                            v = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                            st[d] = (st[d] & cc[j + U5]) | (v & cc[j + U4])
                         elif hd == O.H_JCC:
-                            if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15):
-                                t = pva + cc[j + 1]
+                            t = F.cond_fast(lk, la, lb, lr, (w >> O.W_SUB_SHIFT) & 15)
+                            if t < 0:
+                                t = 1 if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15) else 0
+                            if t != 0:
+                                t = pva + cc[j + U1]
                                 if not canonical(t):
                                     sj = j
                                     break
                                 nrip = t
-                        elif hd == O.H_MOVZX or hd == O.H_MOVSX:
+                        elif hd == O.H_INC:
+                            m = cc[j + U4]
+                            c = F.cf_fast(lk, la, lb, lr, lc)
+                            if c < 0:
+                                c = F.carry_lazy(st, lk, la, lb, lr, lc)
+                            lc = c
+                            a = st[d]
+                            la = a & m
+                            lb = np.int64(1)
+                            lr = (la + 1) & m
+                            lk = (F.K_INC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_DEC:
+                            m = cc[j + U4]
+                            c = F.cf_fast(lk, la, lb, lr, lc)
+                            if c < 0:
+                                c = F.carry_lazy(st, lk, la, lb, lr, lc)
+                            lc = c
+                            a = st[d]
+                            la = a & m
+                            lb = np.int64(1)
+                            lr = (la - 1) & m
+                            lk = (F.K_DEC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_MOVZX:
                             s2 = (w >> O.W_MSZ_SHIFT) & 3
                             v = st[s] & ((np.int64(2) << ((8 << s2) - 1)) - 1)
-                            if hd == O.H_MOVSX:
-                                v = sext(v, s2)
-                            st[d] = (st[d] & keep) | (v & m)
-                        elif hd == O.H_INC or hd == O.H_DEC:
-                            a = st[d]
-                            am = a & m
-                            lc = F.carry_lazy(st, lk, la, lb, lr, lc)
-                            if hd == O.H_INC:
-                                r = (am + 1) & m
-                                lk = (F.K_INC << 2) | szc
-                            else:
-                                r = (am - 1) & m
-                                lk = (F.K_DEC << 2) | szc
-                            la = am
-                            lb = np.int64(1)
-                            lr = r
-                            st[d] = (a & keep) | r
-                        elif hd == O.H_PUSH or hd == O.H_CALL or hd == O.H_CALLI:
+                            st[d] = (st[d] & cc[j + U5]) | (v & cc[j + U4])
+                        elif hd == O.H_MOVSX:
+                            v = sext(st[s], (w >> O.W_MSZ_SHIFT) & 3)
+                            st[d] = (st[d] & cc[j + U5]) | (v & cc[j + U4])
+                        elif hd == O.H_PUSH:
                             sp = st[R.RSP] - 8
-                            h2 = tlb_host(tlb, sp, uacc | ACC_WRITE)
+                            h2 = host(tf, sp, uacc | ACC_WRITE)
                             if h2 < 0 or (sp & 7) != 0:
                                 sj = j
                                 break
-                            if hd == O.H_PUSH:
-                                v = cc[j + 1] if (w & O.W_IMM) != 0 else st[s]
-                            else:
-                                t = pva + cc[j + 1] if hd == O.H_CALL else st[s]
-                                if not canonical(t):
-                                    sj = j
-                                    break
-                                v = pva + ((w >> O.W_OFF_SHIFT) & OFF_MASK) + ((w >> O.W_LEN_SHIFT) & 15)
-                                nrip = t
-                            words[h2 >> 3] = v
+                            words[h2 >> 3] = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
                             st[R.RSP] = sp
-                        elif hd == O.H_POP or hd == O.H_RET:
+                        elif hd == O.H_POP:
                             sp = st[R.RSP]
-                            h2 = tlb_host(tlb, sp, uacc)
+                            h2 = host(tf, sp, uacc)
                             if h2 < 0 or (sp & 7) != 0:
                                 sj = j
                                 break
-                            v = words[h2 >> 3]
-                            if hd == O.H_RET:
-                                if not canonical(v):
-                                    sj = j
-                                    break
-                                nrip = v
-                                st[R.RSP] = sp + 8
-                            else:
-                                st[R.RSP] = sp + 8
-                                st[d] = v
+                            st[R.RSP] = sp + 8
+                            st[d] = words[h2 >> 3]
+                        elif hd == O.H_CALL or hd == O.H_CALLI:
+                            sp = st[R.RSP] - 8
+                            h2 = host(tf, sp, uacc | ACC_WRITE)
+                            t = pva + cc[j + U1] if hd == O.H_CALL else st[s]
+                            if h2 < 0 or (sp & 7) != 0 or not canonical(t):
+                                sj = j
+                                break
+                            words[h2 >> 3] = pva + ((w >> O.W_OFF_SHIFT) & OFF_MASK) + \
+                                ((w >> O.W_LEN_SHIFT) & 15)
+                            st[R.RSP] = sp
+                            nrip = t
+                        elif hd == O.H_RET:
+                            sp = st[R.RSP]
+                            h2 = host(tf, sp, uacc)
+                            if h2 < 0 or (sp & 7) != 0:
+                                sj = j
+                                break
+                            t = words[h2 >> 3]
+                            if not canonical(t):
+                                sj = j
+                                break
+                            st[R.RSP] = sp + 8
+                            nrip = t
                         elif hd == O.H_JMP or hd == O.H_JMPI:
-                            t = pva + cc[j + 1] if hd == O.H_JMP else st[s]
+                            t = pva + cc[j + U1] if hd == O.H_JMP else st[s]
                             if not canonical(t):
                                 sj = j
                                 break
                             nrip = t
                         elif hd == O.H_SHL or hd == O.H_SHR or hd == O.H_SAR:
-                            c = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & (63 if szc == 3 else 31)
+                            szc = (w >> O.W_SZ_SHIFT) & 3
+                            m = cc[j + U4]
+                            c = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & (63 if szc == 3 else 31)
                             a = st[d]
                             am = a & m
                             if c == 0:
-                                st[d] = (a & keep) | am      # flags kept; a 32-bit shift still zero-extends
+                                st[d] = (a & cc[j + U5]) | am   # flags kept; a 32-bit shift still zero-extends
                             else:
                                 if hd == O.H_SHL:
                                     r = (am << c) & m
@@ -319,37 +394,41 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
                                     r = np.int64(np.uint64(am) >> np.uint64(c))
                                     lk = (F.K_SHR << 2) | szc
                                 else:
-                                    bits = np.int64(8) << szc
-                                    r = (sext(am, szc) >> min(c, bits - 1)) & m
+                                    r = (sext(am, szc) >> min(c, (np.int64(8) << szc) - 1)) & m
                                     lk = (F.K_SAR << 2) | szc
                                 la = am
                                 lb = c
                                 lr = r
-                                st[d] = (a & keep) | r
+                                st[d] = (a & cc[j + U5]) | r
                         elif hd == O.H_CMOV:
-                            if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15):
-                                st[d] = (st[d] & keep) | (st[s] & m)
-                            elif szc == 2:
+                            t = F.cond_fast(lk, la, lb, lr, (w >> O.W_SUB_SHIFT) & 15)
+                            if t < 0:
+                                t = 1 if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15) else 0
+                            if t != 0:
+                                st[d] = (st[d] & cc[j + U5]) | (st[s] & cc[j + U4])
+                            elif ((w >> O.W_SZ_SHIFT) & 3) == 2:
                                 st[d] &= 0xFFFFFFFF
                         elif hd == O.H_SETCC:
-                            v = np.int64(1) if F.cond_lazy(st, lk, la, lb, lr, lc,
-                                                           (w >> O.W_SUB_SHIFT) & 15) else np.int64(0)
-                            st[d] = (st[d] & ~np.int64(0xFF)) | v
-                        elif hd == O.H_NEG or hd == O.H_NOT:
+                            t = F.cond_fast(lk, la, lb, lr, (w >> O.W_SUB_SHIFT) & 15)
+                            if t < 0:
+                                t = 1 if F.cond_lazy(st, lk, la, lb, lr, lc, (w >> O.W_SUB_SHIFT) & 15) else 0
+                            st[d] = (st[d] & ~np.int64(0xFF)) | t
+                        elif hd == O.H_NEG:
+                            m = cc[j + U4]
                             a = st[d]
-                            am = a & m
-                            if hd == O.H_NEG:
-                                r = (0 - am) & m
-                                lk = (F.K_SUB << 2) | szc
-                                la = np.int64(0)
-                                lb = am
-                                lr = r
-                            else:
-                                r = ~am & m
-                            st[d] = (a & keep) | r
+                            la = np.int64(0)
+                            lb = a & m
+                            lr = (0 - lb) & m
+                            lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                            st[d] = (a & cc[j + U5]) | lr
+                        elif hd == O.H_NOT:
+                            a = st[d]
+                            st[d] = (a & cc[j + U5]) | (~a & cc[j + U4])
                         elif hd == O.H_IMUL:
+                            szc = (w >> O.W_SZ_SHIFT) & 3
+                            m = cc[j + U4]
                             a = st[s]
-                            b = cc[j + 1] if (w & O.W_IMM) != 0 else st[d]
+                            b = cc[j + U1] if (w & O.W_IMM) != 0 else st[d]
                             if szc == 3:
                                 r, hi = muls64(a, b)
                                 ovf = hi != (r >> 63)
@@ -361,8 +440,10 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
                             la = np.int64(1) if ovf else np.int64(0)
                             lb = np.int64(0)
                             lr = r
-                            st[d] = (st[d] & keep) | r
+                            st[d] = (st[d] & cc[j + U5]) | r
                         elif hd == O.H_XCHG:
+                            m = cc[j + U4]
+                            keep = cc[j + U5]
                             a = st[d]
                             b = st[s]
                             st[d] = (a & keep) | (b & m)
@@ -371,23 +452,28 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
                             if not iofast:
                                 sj = j
                                 break
-                            port = (cc[j + 1] if (w & O.W_IMM) != 0 else st[s]) & 0xFFFF
+                            port = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & 0xFFFF
                             claimed = False
-                            for i in range(np.int64(1) << szc):
+                            for i in range(np.int64(1) << ((w >> O.W_SZ_SHIFT) & 3)):
                                 if owner[(port + i) & 0xFFFF] != 0:
                                     claimed = True
                             if claimed:
                                 sj = j
                                 break
                             if hd == O.H_IN:
-                                st[R.RAX] = (st[R.RAX] & keep) | m
+                                st[R.RAX] = (st[R.RAX] & cc[j + U5]) | cc[j + U4]
+                        elif hd == O.H_NOP:
+                            pass
+                        else:
+                            sj = j
+                            break
                         if (w & O.W_WB) != 0:
                             wstore(words, hh, msz, st[S.TMP])
-                        j += 4
-                    ran = (j - hdr - 4) >> 2
+                        j += UE
+                    ran = np.int64((j - hdr) // UE) - 1
                     left -= ran
                     done += ran
-                    if sj == 0:
+                    if sj == U0:
                         if nrun < n:
                             rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)
                         else:
@@ -405,7 +491,7 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
         disp = np.int64(0)
         imm = np.int64(0)
         if kind == K_CACHED:
-            g = cc[C_GEN] + 3 * ((sj - eo) >> 2)
+            g = cc[C_GEN] + 3 * ((np.int64(sj) - eo) // ENT_WORDS)
             info = cc[g]
             disp = cc[g + 1]
             imm = cc[g + 2]

@@ -17,7 +17,7 @@ from . import ops as O
 from . import slots as S
 from . import units as U
 from .cache import C_BMAP, C_DOUT, C_ENT, C_ENT_NEXT, C_FBUF, C_FP, C_GEN, C_NENT, C_NPAGES, \
-    C_SOP, MAX_BLOCK, PAGE
+    C_SOP, ENT_WORDS, MAX_BLOCK, PAGE
 from .decoder import DECODE_ARGS
 
 call_decode = U.caller(U.I64, DECODE_ARGS)
@@ -240,18 +240,25 @@ def translate(mem, dc, p, rip):
         w, w1, w2, w3 = hot_entry(out[0], out[1], out[2], off, n)
         if (w & 0xFF) == O.H_SLOW:
             w = O.H_SLOW | (np.int64(off) << O.W_OFF_SHIFT) | (np.int64(n) << O.W_LEN_SHIFT)
-        cc[ent + 4 * j + 0] = w
-        cc[ent + 4 * j + 1] = w1
-        cc[ent + 4 * j + 2] = w2
-        cc[ent + 4 * j + 3] = w3
+        e = ent + ENT_WORDS * j
+        cc[e + 0] = w
+        cc[e + 1] = w1
+        cc[e + 2] = w2
+        cc[e + 3] = w3
+        szc = (w >> O.W_SZ_SHIFT) & 3
+        m = (np.int64(2) << ((8 << szc) - 1)) - 1
+        cc[e + 4] = m
+        cc[e + 5] = ~m if szc < 2 else np.int64(0)
+        cc[e + 6] = (w >> O.W_D_SHIFT) & 127
+        cc[e + 7] = (w >> O.W_S_SHIFT) & 127
         k += 1
         off += n
         if is_block_end(w):
             break
     if k == 0:
         return np.int64(0)
-    cc[ent + 4 * bi] = k
-    cc[ent + 4 * bi + 1] = off
+    cc[ent + ENT_WORDS * bi] = k
+    cc[ent + ENT_WORDS * bi + 1] = off
     cc[C_ENT_NEXT] = bi + 1 + k
     cc[cc[C_BMAP] + p * PAGE + off0] = bi
     return bi
