@@ -43,7 +43,11 @@ ZERO = _F + 35         # always 0: the "no register" slot of a decoded address
 TMP = _F + 36          # a memory operand, loaded or to be stored, in the hot loop
 PAGEVA = _F + 37       # linear address of the code page the hot loop runs on
 APIC_ID = _F + 38      # initial APIC id (CPUID 01H:EBX[31:24], 0BH:EDX)
-ICOUNT0 = _F + 39      # ICOUNT at the start of this run() call
+UACC = _F + 39         # the hot loop's copy of ACC_USER-if-CPL-3 (mmu access kinds)
+IOFAST = _F + 40       # 1: port I/O may be answered in the hot loop (run.io_fast)
+HOT_PB = _F + 41       # where the current code page's block map starts in the cache array
+HOT_STOP = _F + 42     # why hot.run_blocks returned (HOT_*)
+HOT_SJ = _F + 43       # ... and the entry that needs the general path
 XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
 # OPTIONS bits.

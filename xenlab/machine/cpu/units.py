@@ -43,7 +43,7 @@ EXEC_ARGS = (MEM_T, I64A, TLB_T, DC_T, I16A, I64, I64, I64, I64)
 
 # Unit numbers: index into the address table.
 (U_XLATE, U_PAGE, U_TRANSLATE, U_SLOW, U_BASIC, U_SYSTEM, U_STRING, U_EVENT,
- U_DECODE) = range(9)
+ U_DECODE, U_HOT) = range(10)
 NUNITS = 16
 
 FP = np.zeros(NUNITS, dtype=np.int64)   # addresses, filled by link()
