@@ -107,7 +107,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             break
         if (rip >> 12) != (pva >> 12):
             break
-        bi = cc[pb + (rip & OFF_MASK)]
+        bi = cc[np.uint64(pb + (rip & OFF_MASK))]
         if bi == 0:
             break
         hdr = np.uint64(eo + ENT_WORDS * bi)
@@ -119,8 +119,6 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
         jend = j + np.uint64(ENT_WORDS * nrun)
         while j < jend:
             w = cc[j]
-            hh = np.int64(-1)
-            msz = np.int64(3)
             if (w & O.W_MEM) != 0:
                 a3 = cc[j + U3]
                 ea = (cc[j + U2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
@@ -131,6 +129,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 else:
                     msz = (w >> O.W_MSZ_SHIFT) & 3
                     hh = host(tf, ea, uacc | (macc >> 1))
+                    st[S.HOT_HH] = hh
                     if hh < 0 or (ea & ((np.int64(1) << msz) - 1)) != 0:
                         sj = j
                         break
@@ -139,7 +138,10 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             hd = w & 63
             d = (w >> O.W_D_SHIFT) & 127
             s = (w >> O.W_S_SHIFT) & 127
-            if hd == O.H_ADD:
+            if hd == O.H_SLOW:
+                sj = j
+                break
+            elif hd == O.H_ADD:
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
@@ -275,10 +277,10 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                     break
                 st[R.RSP] = sp + 8
                 st[d] = words[h2 >> 3]
-            elif hd == O.H_CALL or hd == O.H_CALLI:
+            elif hd == O.H_CALL:
                 sp = st[R.RSP] - 8
                 h2 = host(tf, sp, uacc | ACC_WRITE)
-                t = pva + cc[j + U1] if hd == O.H_CALL else st[s]
+                t = pva + cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
                 if h2 < 0 or (sp & 7) != 0 or not canonical(t):
                     sj = j
                     break
@@ -298,13 +300,14 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                     break
                 st[R.RSP] = sp + 8
                 nrip = t
-            elif hd == O.H_JMP or hd == O.H_JMPI:
-                t = pva + cc[j + U1] if hd == O.H_JMP else st[s]
+            elif hd == O.H_JMP:
+                t = pva + cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
                 if not canonical(t):
                     sj = j
                     break
                 nrip = t
-            elif hd == O.H_SHL or hd == O.H_SHR or hd == O.H_SAR:
+            elif hd == O.H_SHIFT:
+                kind = (w >> O.W_SUB_SHIFT) & 3
                 szc = (w >> O.W_SZ_SHIFT) & 3
                 m = cc[j + U4]
                 c = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & (63 if szc == 3 else 31)
@@ -313,10 +316,10 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 if c == 0:
                     st[d] = (a & cc[j + U5]) | am   # flags kept; a 32-bit shift still zero-extends
                 else:
-                    if hd == O.H_SHL:
+                    if kind == 0:
                         r = (am << c) & m
                         lk = (F.K_SHL << 2) | szc
-                    elif hd == O.H_SHR:
+                    elif kind == 1:
                         r = np.int64(np.uint64(am) >> np.uint64(c))
                         lk = (F.K_SHR << 2) | szc
                     else:
@@ -374,7 +377,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 b = st[s]
                 st[d] = (a & keep) | (b & m)
                 st[s] = (st[s] & keep) | (a & m)
-            elif hd == O.H_IN or hd == O.H_OUT:
+            elif hd == O.H_IO:
                 if not iofast:
                     sj = j
                     break
@@ -386,15 +389,47 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 if claimed:
                     sj = j
                     break
-                if hd == O.H_IN:
+                if (w >> O.W_SUB_SHIFT) & 1 == 0:         # IN: nobody answers, all ones
                     st[R.RAX] = (st[R.RAX] & cc[j + U5]) | cc[j + U4]
             elif hd == O.H_NOP:
                 pass
+            elif hd == O.H_ADD_NF:
+                a = st[d]
+                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                st[d] = (a & cc[j + U5]) | ((a + b) & cc[j + U4])
+            elif hd == O.H_SUB_NF:
+                a = st[d]
+                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                st[d] = (a & cc[j + U5]) | ((a - b) & cc[j + U4])
+            elif hd == O.H_AND_NF:
+                a = st[d]
+                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                st[d] = (a & cc[j + U5]) | (a & b & cc[j + U4])
+            elif hd == O.H_OR_NF:
+                a = st[d]
+                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                st[d] = (a & cc[j + U5]) | ((a | b) & cc[j + U4])
+            elif hd == O.H_XOR_NF:
+                a = st[d]
+                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                st[d] = (a & cc[j + U5]) | ((a ^ b) & cc[j + U4])
+            elif hd == O.H_INC_NF:
+                a = st[d]
+                st[d] = (a & cc[j + U5]) | ((a + 1) & cc[j + U4])
+            elif hd == O.H_DEC_NF:
+                a = st[d]
+                st[d] = (a & cc[j + U5]) | ((a - 1) & cc[j + U4])
+            elif hd == O.H_NEG_NF:
+                a = st[d]
+                st[d] = (a & cc[j + U5]) | ((0 - a) & cc[j + U4])
+            elif hd == O.NHOT - 1:
+                sj = j                      # (a case for 63 spares the switch a range check)
+                break
             else:
                 sj = j
                 break
             if (w & O.W_WB) != 0:
-                wstore(words, hh, msz, st[S.TMP])
+                wstore(words, st[S.HOT_HH], (w >> O.W_MSZ_SHIFT) & 3, st[S.TMP])
             j += UE
         ran = np.int64((j - hdr) // UE) - 1
         left -= ran

@@ -86,8 +86,13 @@ A_SCALE_SHIFT = 14
 A_SEG_SHIFT = 16
 
 (H_SLOW, H_ADD, H_OR, H_ADC, H_SBB, H_AND, H_SUB, H_XOR, H_CMP, H_TEST, H_MOV, H_MOVZX,
- H_MOVSX, H_INC, H_DEC, H_NEG, H_NOT, H_SHL, H_SHR, H_SAR, H_IMUL, H_XCHG, H_CMOV,
- H_SETCC, H_JCC, H_JMP, H_JMPI, H_CALL, H_CALLI, H_RET, H_PUSH, H_POP, H_NOP, H_IN,
- H_OUT) = range(35)
+ H_MOVSX, H_INC, H_DEC, H_NEG, H_NOT, H_SHIFT, H_IMUL, H_XCHG, H_CMOV, H_SETCC, H_PUSH,
+ H_POP, H_NOP, H_IO, H_ADD_NF, H_OR_NF, H_AND_NF, H_SUB_NF, H_XOR_NF, H_INC_NF, H_DEC_NF,
+ H_NEG_NF, H_JCC, H_JMP, H_CALL, H_RET) = range(38)
+# H_*_NF: the same operation when no later instruction reads the flags it writes
+# (translate.py finds these per block), so the loop skips recording them.
+# H_SHIFT: sub 0 SHL, 1 SHR, 2 SAR; H_IO: sub 0 IN, 1 OUT; H_JMP / H_CALL: to
+# page start + word 1 with W_IMM (relative), else to the source slot (indirect).
 H_BRANCH_FIRST = H_JCC    # H_JCC..H_RET end a block
 H_BRANCH_LAST = H_RET
+NHOT = 64                 # handler numbers are 6 bits

@@ -48,6 +48,7 @@ IOFAST = _F + 40       # 1: port I/O may be answered in the hot loop (run.io_fas
 HOT_PB = _F + 41       # where the current code page's block map starts in the cache array
 HOT_STOP = _F + 42     # why hot.run_blocks returned (HOT_*)
 HOT_SJ = _F + 43       # ... and the entry that needs the general path
+HOT_HH = _F + 44       # the hot loop's pool index of the memory operand (for the store)
 XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
 # OPTIONS bits.

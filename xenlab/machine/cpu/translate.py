@@ -96,11 +96,11 @@ def hot_entry(info, disp, imm, off, ln):
     elif op == O.SHIFT:
         if sub != 4 and sub != 5 and sub != 6 and sub != 7:
             return slow                   # rotates: general path
-        h = O.H_SHR if sub == 5 else (O.H_SAR if sub == 7 else O.H_SHL)
+        kind = 1 if sub == 5 else (2 if sub == 7 else 0)
         if (info & O.I_X1) != 0:
-            w = _word(h, szc, rmslot, R.RCX, 0)
+            w = _word(O.H_SHIFT, szc, rmslot, R.RCX, kind)
         else:
-            w = _word(h, szc, rmslot, 0, 0) | O.W_IMM
+            w = _word(O.H_SHIFT, szc, rmslot, 0, kind) | O.W_IMM
             w1 = 1 if (info & O.I_X2) != 0 else imm & 0xFF
         wb = mem
     elif op == O.IMUL2 or op == O.IMUL3:
@@ -123,13 +123,13 @@ def hot_entry(info, disp, imm, off, ln):
         wb = mem
     elif op == O.JCC or op == O.JMP_REL or op == O.CALL_REL:
         h = O.H_JCC if op == O.JCC else (O.H_JMP if op == O.JMP_REL else O.H_CALL)
-        w = _word(h, 3, 0, 0, sub)
+        w = _word(h, 3, 0, 0, sub) | O.W_IMM
         w1 = nxt + imm
         memop = False
     elif op == O.JMP_RM or op == O.CALL_RM:
         if szc != 3:
             return slow
-        w = _word(O.H_JMPI if op == O.JMP_RM else O.H_CALLI, 3, 0, rmslot, 0)
+        w = _word(O.H_JMP if op == O.JMP_RM else O.H_CALL, 3, 0, rmslot, 0)
     elif op == O.RET:
         if szc != 3:
             return slow
@@ -150,12 +150,12 @@ def hot_entry(info, disp, imm, off, ln):
         w = _word(O.H_NOP, 0, 0, 0, 0)
         memop = False
     elif op == O.IN or op == O.OUT:
-        h = O.H_IN if op == O.IN else O.H_OUT
+        out = 1 if op == O.OUT else 0
         if sub == 0:
-            w = _word(h, szc, R.RAX, 0, 0) | O.W_IMM
+            w = _word(O.H_IO, szc, R.RAX, 0, out) | O.W_IMM
             w1 = imm & 0xFF
         else:
-            w = _word(h, szc, R.RAX, R.RDX, 0)
+            w = _word(O.H_IO, szc, R.RAX, R.RDX, out)
         memop = False
     else:
         return slow
@@ -188,6 +188,57 @@ def hot_entry(info, disp, imm, off, ln):
         if wb:
             w |= O.W_WB
     return w, w1, w2, w3
+
+
+# Flags as liveness bits: O S Z A P C.
+FL_O, FL_S, FL_Z, FL_A, FL_P, FL_C = 1, 2, 4, 8, 16, 32
+FL_ALL = 63
+FL_OSZAP = FL_ALL & ~FL_C
+# flags condition cc >> 1 reads (SDM Vol. 1 Appendix B): O, C, Z, CZ, S, P, SO, SOZ
+COND_READS = np.array([FL_O, FL_C, FL_Z, FL_C | FL_Z, FL_S, FL_P, FL_S | FL_O,
+                       FL_S | FL_O | FL_Z], dtype=np.int64)
+# handler -> its no-flags twin (0: none)
+_NF = np.zeros(64, dtype=np.int64)
+for _h, _nf in ((O.H_ADD, O.H_ADD_NF), (O.H_OR, O.H_OR_NF), (O.H_AND, O.H_AND_NF),
+                (O.H_SUB, O.H_SUB_NF), (O.H_XOR, O.H_XOR_NF), (O.H_INC, O.H_INC_NF),
+                (O.H_DEC, O.H_DEC_NF), (O.H_NEG, O.H_NEG_NF), (O.H_CMP, O.H_NOP),
+                (O.H_TEST, O.H_NOP)):
+    _NF[_h] = _nf
+
+
+@njit(cache=True)
+def flag_use(w, imm):
+    """(flags written, flags read) by a hot entry, as FL_* bits; an entry for the
+    general path may do anything, so it reads them all."""
+    h = w & 63
+    if h == O.H_SLOW:
+        return 0, FL_ALL
+    if (h >= O.H_ADD and h <= O.H_TEST) or h == O.H_NEG or h == O.H_IMUL:
+        return FL_ALL, FL_C if (h == O.H_ADC or h == O.H_SBB) else 0
+    if h == O.H_INC or h == O.H_DEC:
+        return FL_OSZAP, 0
+    if h == O.H_SHIFT:
+        if (w & O.W_IMM) != 0 and (imm & (63 if ((w >> O.W_SZ_SHIFT) & 3) == 3 else 31)) != 0:
+            return FL_ALL, 0
+        return 0, 0                       # a count of 0 (maybe) leaves the flags alone
+    if h == O.H_JCC or h == O.H_CMOV or h == O.H_SETCC:
+        return 0, COND_READS[((w >> O.W_SUB_SHIFT) & 15) >> 1]
+    return 0, 0
+
+
+@njit(cache=True)
+def drop_dead_flags(cc, first, k):
+    """Give every entry of a block whose flags nothing reads its no-flags twin
+    (the flags are taken as live at the end of the block)."""
+    live = np.int64(FL_ALL)
+    for i in range(k - 1, -1, -1):
+        e = first + ENT_WORDS * i
+        w = cc[e]
+        wr, rd = flag_use(w, cc[e + 1])
+        h = w & 63
+        if wr != 0 and (live & wr) == 0 and _NF[h] != 0:
+            cc[e] = (w & ~np.int64(63)) | _NF[h]
+        live = (live & ~wr) | rd
 
 
 @njit(cache=True)
@@ -257,6 +308,7 @@ def translate(mem, dc, p, rip):
             break
     if k == 0:
         return np.int64(0)
+    drop_dead_flags(cc, ent + ENT_WORDS * (bi + 1), k)
     cc[ent + ENT_WORDS * bi] = k
     cc[ent + ENT_WORDS * bi + 1] = off
     cc[C_ENT_NEXT] = bi + 1 + k
