@@ -21,7 +21,7 @@ from numba import njit
 
 from .. import memory as M
 from .. import regs as R
-from ..mmu import (ACC_FETCH, ACC_WRITE, T_INFO, T_SLOT, TI_VALID, fault_vector,
+from ..mmu import (ACC_FETCH, ACC_WRITE, NO, T_INFO, T_SLOT, TI_VALID, YES, fault_vector,
                    tlb_drop_slot, tlb_flush_all, tlb_lookup, translate_slow)
 from ..pte import VEC_PF
 from . import slots as S
@@ -35,7 +35,7 @@ call_xlate = U.caller(U.I64, XLATE_ARGS)
 call_page = U.caller(U.I64, PAGE_ARGS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def xlate_slow(mem, st, tlb, dc, va, acc):
     """Unit U_XLATE: walk ``va`` (TLB miss or denied); a machine address, or
     < 0 with STATUS (and FAULT_ADDR for a #PF) set."""
@@ -53,7 +53,7 @@ def xlate_slow(mem, st, tlb, dc, va, acc):
 U.register(U.U_XLATE, xlate_slow, XLATE_ARGS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def xlate(mem, st, tlb, dc, va, acc):
     """Machine address of ``va`` for access kind ``acc``, or < 0 with STATUS set."""
     r = tlb_lookup(tlb, va, acc)
@@ -62,7 +62,7 @@ def xlate(mem, st, tlb, dc, va, acc):
     return call_xlate(dc[0][C_FP + U.U_XLATE], (mem, st, tlb, dc, va, acc))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def external(st, kind, addr, size, write, value, va):
     """The next external (port or MMIO) access of this instruction.
 
@@ -92,22 +92,22 @@ def external(st, kind, addr, size, write, value, va):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def phys_read(mem, st, ma, size, va):
     mfn = ma >> 12
     if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
-        return external(st, np.int64(S.EXIT_MMIO), ma, size, False, np.int64(0), va)
+        return external(st, np.int64(S.EXIT_MMIO), ma, size, NO, np.int64(0), va)
     return M.load(mem, ma, size)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def phys_write(mem, st, dc, ma, size, value, va):
     mfn = ma >> 12
     if mfn < mem[M.M_META][M.META_NMFN]:
         s = mem[M.M_SLOT_OF][mfn]
         if s < 0:
             m = -1 if size == 8 else (np.int64(1) << (8 * size)) - 1
-            external(st, np.int64(S.EXIT_MMIO), ma, size, True, value & m, va)
+            external(st, np.int64(S.EXIT_MMIO), ma, size, YES, value & m, va)
             return
         if s > 0 and (mem[M.M_SLOT_FLAGS][s] & M.SLOT_CODE) != 0:
             code_invalidate(mem, dc, s)
@@ -115,7 +115,7 @@ def phys_write(mem, st, dc, ma, size, value, va):
         st[S.STATUS] = S.EXIT_POOL
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def vread(mem, st, tlb, dc, va, size, acc):
     """Read ``size`` bytes at linear ``va``; on fault or exit STATUS != 0."""
     off = va & 0xFFF
@@ -141,7 +141,7 @@ def vread(mem, st, tlb, dc, va, size, acc):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def vwrite(mem, st, tlb, dc, va, size, value, acc):
     """Write ``size`` bytes at linear ``va``; both pages are checked before a split write."""
     acc |= ACC_WRITE
@@ -166,7 +166,7 @@ def vwrite(mem, st, tlb, dc, va, size, value, acc):
             return
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def probe_write(mem, st, tlb, dc, va, size, acc):
     """Check that ``va`` is writable (INS checks before it reads the port)."""
     acc |= ACC_WRITE
@@ -180,14 +180,14 @@ def probe_write(mem, st, tlb, dc, va, size, acc):
 
 # -- the code cache ---------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def clear_page(cc, p):
     """Forget the blocks of cache page ``p``."""
     b = cc[C_BMAP] + p * PAGE
     cc[b:b + PAGE] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def code_invalidate(mem, dc, s):
     """A store hit slot ``s``, which holds cached code: drop that page's blocks."""
     cc, pos = dc
@@ -199,7 +199,7 @@ def code_invalidate(mem, dc, s):
     mem[M.M_SLOT_FLAGS][s] &= ~np.uint8(M.SLOT_CODE)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alloc_page(mem, st, tlb, dc, s):
     """Give slot ``s`` a cache page (round robin eviction) and mark it as code."""
     cc, pos = dc
@@ -220,7 +220,7 @@ def alloc_page(mem, st, tlb, dc, s):
     return p
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def enter_page(mem, st, tlb, dc, rip, acc):
     """Unit U_PAGE: the cache page for the code page holding ``rip`` (allocated
     if need be), or -1: a fetch fault (STATUS set) or code in MMIO (STATUS clear;
@@ -248,7 +248,7 @@ def enter_page(mem, st, tlb, dc, rip, acc):
 U.register(U.U_PAGE, enter_page, PAGE_ARGS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def flush_code(mem, dc):
     """Forget every cached block and page (entries ran out, or memory was restored)."""
     cc, pos = dc
@@ -267,7 +267,7 @@ def flush_code(mem, dc):
     cc[C_NEXT] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sync_caches(mem, st, tlb, dc):
     """At run entry: catch up with memory restores, Python writes to code frames
     and code pages other vCPUs made (their stores must miss this vCPU's TLB)."""
@@ -305,7 +305,7 @@ def sync_caches(mem, st, tlb, dc):
         st[S.CODE_GEN_SEEN] = cc[C_CODE_GEN]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fetch_bytes(mem, st, tlb, dc, rip, acc, buf):
     """Copy up to 15 instruction bytes at ``rip`` into ``buf``; returns (how many
     could be fetched, a fault (< 0), 1 for MMIO or 0, the address it stopped at).  A fault on the
@@ -324,7 +324,9 @@ def fetch_bytes(mem, st, tlb, dc, rip, acc, buf):
         mfn = ma >> 12
         if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
             return n, np.int64(1), va           # code in an MMIO frame
-        take = min(15 - n, PAGE - (va & 0xFFF))
+        take = 15 - n
+        if take > PAGE - (va & 0xFFF):
+            take = PAGE - (va & 0xFFF)
         for i in range(take):
             buf[n + i] = M.load(mem, ma + i, np.int64(1))
         n += take

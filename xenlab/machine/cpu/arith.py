@@ -13,7 +13,7 @@ from .regfile import MASKS, sext
 SIGNS = F.SIGNS
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alu(st, sub, szc, a, b):
     """``a sub b`` at size ``szc`` (operands zero-extended); records the flags."""
     m = MASKS[szc]
@@ -52,7 +52,7 @@ def alu(st, sub, szc, a, b):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def incdec(st, dec, szc, a):
     m = MASKS[szc]
     c = F.carry(st)
@@ -66,7 +66,7 @@ def incdec(st, dec, szc, a):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def szp(szc, r):
     """SF, ZF and PF of a result (for eagerly computed flags)."""
     m = MASKS[szc]
@@ -79,7 +79,7 @@ def szp(szc, r):
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def shift(st, sub, szc, a, count):
     """ROL ROR RCL RCR SHL SHR SAL SAR (SDM Vol. 2 "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR").
 
@@ -150,7 +150,7 @@ def shift(st, sub, szc, a, count):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def shxd(st, right, szc, a, b, count):
     """SHLD / SHRD: shift ``a``, filling from ``b``; count 0 changes nothing."""
     bits = 8 << szc
@@ -175,7 +175,7 @@ def shxd(st, right, szc, a, b, count):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def mulu64(a, b):
     """Unsigned 64x64 -> 128 product as (low, high) int64 words."""
     m32 = np.int64(0xFFFFFFFF)
@@ -193,7 +193,7 @@ def mulu64(a, b):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def muls64(a, b):
     """Signed 64x64 -> 128 product as (low, high)."""
     lo, hi = mulu64(a, b)
@@ -204,7 +204,7 @@ def muls64(a, b):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def divu128(hi, lo, d):
     """Unsigned (hi:lo) / d -> (quotient, remainder, overflow) by long division."""
     if not F.ult(hi, d):
@@ -221,7 +221,7 @@ def divu128(hi, lo, d):
     return q, r, False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_mul_flags(st, szc, lo, overflow):
     """CF = OF = overflow; SF, ZF, PF from the low half, AF clear (undefined by the
     SDM; these are the values QEMU and unicorn produce)."""
@@ -231,7 +231,7 @@ def set_mul_flags(st, szc, lo, overflow):
     F.set_arith(st, f)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def imul_trunc(st, szc, a, b):
     """Two/three-operand IMUL: the truncated product, CF=OF when it did not fit."""
     if szc == 3:
@@ -248,7 +248,7 @@ def imul_trunc(st, szc, a, b):
     return r & MASKS[szc]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def muldiv(st, sub, szc, src):
     """F6/F7 /4-/7: MUL IMUL DIV IDIV on the accumulator; False means #DE."""
     m = MASKS[szc]
@@ -276,7 +276,7 @@ def muldiv(st, sub, szc, src):
         else:
             sn = sext(n, np.int64(1))
             sd = sext(src, np.int64(0))
-            q = abs(sn) // abs(sd)
+            q = (sn if sn >= 0 else -sn) // (sd if sd >= 0 else -sd)
             if (sn < 0) != (sd < 0):
                 q = -q
             r = sn - q * sd
@@ -344,7 +344,7 @@ def muldiv(st, sub, szc, src):
     else:
         sn = sext(n, szc + 1) if szc == 1 else n
         sd = sext(src, szc)
-        q = abs(sn) // abs(sd)
+        q = (sn if sn >= 0 else -sn) // (sd if sd >= 0 else -sd)
         if (sn < 0) != (sd < 0):
             q = -q
         r = sn - q * sd
@@ -355,7 +355,7 @@ def muldiv(st, sub, szc, src):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_pair(st, szc, lo, hi):
     """rAX = lo, rDX = hi at the operand size (16: merge, 32: zero-extend)."""
     if szc == 3:

@@ -260,7 +260,7 @@ MODE64 = 1   # decode modes
 MODE32 = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _le(buf, pos, n):
     v = np.int64(0)
     for i in range(n):
@@ -268,7 +268,7 @@ def _le(buf, pos, n):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sx(v, bits):
     s = 64 - bits
     return (v << s) >> s

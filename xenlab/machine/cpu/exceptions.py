@@ -26,19 +26,19 @@ KIND_EXC, KIND_SOFT, KIND_EXT, KIND_INJECT = 0, 1, 2, 3
 EVENT_ARGS = (U.MEM_T, U.I64A, U.TLB_T, U.DC_T, U.I64, U.I64, U.I64, U.I64, U.I64, U.I64)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def has_error_code(vec):
     """Vectors that push an error code (SDM Vol. 3 Table 6-1)."""
     return vec == 8 or vec == 10 or vec == 11 or vec == 12 or vec == 13 or vec == 14 \
         or vec == 17 or vec == 21 or vec == 29 or vec == 30
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def intercepted(st, vec):
     return ((st[S.INTERCEPT0 + (vec >> 6)] >> (vec & 63)) & 1) != 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fault_class(vec):
     """0 benign, 1 contributory, 2 page fault, 3 double fault (Table 6-4)."""
     if vec == 0 or vec == 10 or vec == 11 or vec == 12 or vec == 13:
@@ -50,7 +50,7 @@ def fault_class(vec):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def deliver(mem, st, tlb, dc, vec, err, kind, ret_rip):
     """Enter the IDT handler for ``vec``; False with STATUS set if that faults."""
     if (st[R.EFER] & R.EFER_LMA) == 0:
@@ -113,17 +113,13 @@ def deliver(mem, st, tlb, dc, vec, err, kind, ret_rip):
         return False
     rsp &= ~np.int64(15)
     flags = F.get_flags(st)
-    frame = np.empty(6, dtype=np.int64)
-    frame[0] = old_ss
-    frame[1] = old_rsp
-    frame[2] = flags
-    frame[3] = st[R.CS]
-    frame[4] = ret_rip
-    frame[5] = err
     n = 6 if err >= 0 else 5
-    acc = 4 if new_cpl == 3 else 0
-    for i in range(n):
-        vwrite(mem, st, tlb, dc, rsp - 8 * (i + 1), np.int64(8), frame[i], acc)
+    acc = np.int64(4) if new_cpl == 3 else np.int64(0)
+    cs = st[R.CS]
+    for i in range(n):        # the frame, top down: SS, RSP, RFLAGS, CS, RIP, error code
+        v = old_ss if i == 0 else (old_rsp if i == 1 else (flags if i == 2 else (
+            cs if i == 3 else (ret_rip if i == 4 else err))))
+        vwrite(mem, st, tlb, dc, rsp - 8 * (i + 1), np.int64(8), v, acc)
         if st[S.STATUS] != 0:
             return False
     F.materialize(st)
@@ -142,7 +138,7 @@ def deliver(mem, st, tlb, dc, vec, err, kind, ret_rip):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def raise_event(mem, st, tlb, dc, vec, err, kind, ret_rip, fault_rip, addr):
     """Unit U_EVENT.  An event at an instruction boundary: exit if intercepted, else deliver,
     turning nested faults into #DF or a triple-fault shutdown.  Returns the exit

@@ -30,12 +30,12 @@ from .system import push_val, pop_val
 MIN = np.int64(-(1 << 63))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rm_addr(st, info, disp):
     return ea_of(st, info, disp, st[R.RIP] + ((info >> O.I_LEN_SHIFT) & 15))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rm_read(mem, st, tlb, dc, info, disp, szc, acc):
     """The r/m operand's value (acc may include ACC_WRITE for read-modify-write)."""
     if (info & O.I_MEM) != 0:
@@ -43,7 +43,7 @@ def rm_read(mem, st, tlb, dc, info, disp, szc, acc):
     return rget(st, (info >> O.I_M_SHIFT) & 31, szc)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rm_write(mem, st, tlb, dc, info, disp, szc, v, acc):
     if (info & O.I_MEM) != 0:
         vwrite(mem, st, tlb, dc, rm_addr(st, info, disp), 1 << szc, v, acc)
@@ -51,7 +51,7 @@ def rm_write(mem, st, tlb, dc, info, disp, szc, v, acc):
         rset(st, (info >> O.I_M_SHIFT) & 31, szc, v)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def branch(st, target, szc):
     """Near branch: 64-bit targets must be canonical (#GP(0)); 32-bit code wraps."""
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
@@ -66,7 +66,7 @@ def branch(st, target, szc):
 call_exec = U.caller(U.I64, U.EXEC_ARGS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def basic_op(op):
     """Instructions of exec_basic (data, arithmetic, branches); the rest are exec_system's."""
     return (op < O.HOT_LIMIT or (op <= O.SHIFT and op != O.PUSHF and op != O.POPF)
@@ -74,7 +74,7 @@ def basic_op(op):
             or op == O.RET_I or op == O.LEAVE or op == O.LOOP or op == O.ENTER)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def step(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     """Execute one decoded instruction in full generality; restores the state
     when it faults or exits for a device access (the instruction is redone)."""
@@ -94,7 +94,7 @@ def step(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     """Unit U_BASIC: data movement, arithmetic, branches, the stack."""
     op = info & O.I_OP_MASK

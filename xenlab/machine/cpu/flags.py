@@ -31,13 +31,13 @@ MASKS = np.array([0xFF, 0xFFFF, 0xFFFFFFFF, -1], dtype=np.int64)
 SIGNS = np.array([0x80, 0x8000, 0x80000000, -(1 << 63)], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def ult(a, b):
     """Unsigned a < b on int64 words."""
     return (a ^ MIN) < (b ^ MIN)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def carry_of(kind, a, b, res, c):
     """CF of a recorded operation."""
     op = kind >> 2
@@ -62,13 +62,13 @@ def carry_of(kind, a, b, res, c):
         return b <= bits and ((a >> (b - 1)) & 1) != 0
     if op == K_SAR:
         s = 64 - bits
-        return (((a << s) >> s) >> min(b - 1, bits - 1)) & 1 != 0
+        return (((a << s) >> s) >> (b - 1 if b < bits else bits - 1)) & 1 != 0
     if op == K_MUL:
         return a != 0
     return c != 0                      # INC/DEC keep CF
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def compute(kind, a, b, res, c):
     """The six arithmetic flags of a recorded operation, as RFLAGS bits."""
     sz = kind & 3
@@ -110,7 +110,7 @@ def compute(kind, a, b, res, c):
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def get_flags(st):
     """RFLAGS with the arithmetic flags worked out."""
     k = st[S.LF_KIND]
@@ -120,7 +120,7 @@ def get_flags(st):
                                                         st[S.LF_RES], st[S.LF_C])
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def materialize(st):
     """Fold the lazy record into RFLAGS (before anything reads RFLAGS directly)."""
     if st[S.LF_KIND] != 0:
@@ -128,14 +128,14 @@ def materialize(st):
         st[S.LF_KIND] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_arith(st, f):
     """Set the six arithmetic flags to ``f``'s, keeping the others."""
     materialize(st)
     st[R.RFLAGS] = (st[R.RFLAGS] & ~np.int64(ARITH)) | (f & ARITH)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def carry_lazy(st, k, a, b, res, c):
     """The current CF as 0/1, from a record (RFLAGS when ``k`` is 0)."""
     if k == 0:
@@ -143,13 +143,13 @@ def carry_lazy(st, k, a, b, res, c):
     return 1 if carry_of(k, a, b, res, c) else 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def carry(st):
     """The current CF as 0/1."""
     return carry_lazy(st, st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C])
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cond_flags(f, cc):
     """Condition ``cc`` (SDM Vol. 1 Appendix B) from an RFLAGS value."""
     c = cc >> 1
@@ -172,7 +172,7 @@ def cond_flags(f, cc):
     return t != ((cc & 1) != 0)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cond_lazy(st, k, a, b, res, c, cc):
     """Condition ``cc`` straight from a record where that is cheap: ZF, and the
     comparisons after SUB/CMP and after logic ops; anything else computes."""
@@ -214,7 +214,7 @@ def cond_lazy(st, k, a, b, res, c, cc):
     return cond_flags(compute(k, a, b, res, c), cc)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cond(st, cc):
     """Condition ``cc`` of the current flags."""
     return cond_lazy(st, st[S.LF_KIND], st[S.LF_A], st[S.LF_B], st[S.LF_RES], st[S.LF_C], cc)

@@ -40,7 +40,7 @@ U0, U1, U2, U3, U4, U5 = (np.uint64(k) for k in range(6))
 UE = np.uint64(ENT_WORDS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def host(tf, va, acc):
     """``mmu.tlb_host`` on the TLB viewed flat (``tlb.reshape(-1)``): the pool byte
     index of ``va`` on a hit, else -1."""
@@ -51,7 +51,7 @@ def host(tf, va, acc):
     return np.int64(-1)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def wload(words, h, msz):
     """Load 1, 2, 4 or 8 naturally aligned bytes at pool byte index ``h``."""
     v = words[h >> 3]
@@ -60,7 +60,7 @@ def wload(words, h, msz):
     return (v >> ((h & 7) << 3)) & ((np.int64(1) << (8 << msz)) - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def wstore(words, h, msz, v):
     """Store the low 1, 2, 4 or 8 bytes of ``v`` at pool byte index ``h`` (aligned)."""
     i = h >> 3
@@ -72,18 +72,18 @@ def wstore(words, h, msz, v):
     words[i] = (words[i] & ~m) | ((v << sh) & m)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def canonical(v):
     return ((v << 16) >> 16) == v
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sext(v, szc):
     sh = 64 - (8 << szc)
     return (v << sh) >> sh
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def run_blocks(words, st, tf, cc, owner, budget, single):
     """Unit U_HOT: run the blocks of the current code page (st[PAGEVA], its block
     map at st[HOT_PB]) from st[RIP].  Returns the instructions retired; st[RIP]
@@ -323,7 +323,8 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                         r = np.int64(np.uint64(am) >> np.uint64(c))
                         lk = (F.K_SHR << 2) | szc
                     else:
-                        r = (sext(am, szc) >> min(c, (np.int64(8) << szc) - 1)) & m
+                        bits = np.int64(8) << szc
+                        r = (sext(am, szc) >> (c if c < bits else bits - 1)) & m
                         lk = (F.K_SAR << 2) | szc
                     la = am
                     lb = c

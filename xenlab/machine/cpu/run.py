@@ -34,7 +34,7 @@ NO_PAGE = np.int64(1) << 62
 OFF_MASK = np.int64(0xFFF)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def page_has_bp(bps, vpn):
     for i in range(bps.shape[0]):
         if (bps[i] >> 12) == vpn:
@@ -42,7 +42,7 @@ def page_has_bp(bps, vpn):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def bp_hit(bps, rip):
     for i in range(bps.shape[0]):
         if bps[i] == rip:
@@ -50,12 +50,12 @@ def bp_hit(bps, rip):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def irq_ready(st):
     return st[S.IRQ_PENDING] != 0 and (st[R.RFLAGS] & R.FLAG_IF) != 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def io_fast(st):
     """Port I/O may be answered in the hot loop: no exit-all switch, and CPL <=
     IOPL or CR0.PE clear, so no TSS bitmap to consult."""

@@ -28,13 +28,13 @@ call_decode = U.caller(U.I64, DECODE_ARGS)
 call_event = U.caller(U.I64, EVENT_ARGS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def raise_event(mem, st, tlb, dc, vec, err, kind, ret_rip, fault_rip, addr):
     return call_event(dc[0][C_FP + U.U_EVENT],
                       (mem, st, tlb, dc, vec, err, kind, ret_rip, fault_rip, addr))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def handle_fault(mem, st, tlb, dc, rip):
     """STATUS holds a fault or software interrupt raised at ``rip``: exit or deliver.
     Returns the exit reason, 0 if a handler was entered."""
@@ -50,7 +50,7 @@ def handle_fault(mem, st, tlb, dc, rip):
                        ret, rip, st[S.FAULT_ADDR])
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fetch_decode(mem, st, tlb, dc):
     """Fetch and decode the instruction at RIP into the decoder output words;
     False with STATUS set (#UD, a fetch fault, or code in MMIO)."""
@@ -76,7 +76,7 @@ def fetch_decode(mem, st, tlb, dc):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def finish(mem, st, tlb, dc, rip):
     """After an instruction: its exit reason, or the fault it raised handled."""
     r = st[S.STATUS]
@@ -90,7 +90,7 @@ def finish(mem, st, tlb, dc, rip):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def execute_one(mem, st, tlb, dc, owner, kind, info, disp, imm, maxel):
     """Execute the instruction at RIP (decoded already when ``kind`` is K_CACHED)."""
     rip = st[R.RIP]
@@ -106,7 +106,7 @@ def execute_one(mem, st, tlb, dc, owner, kind, info, disp, imm, maxel):
     return finish(mem, st, tlb, dc, rip)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def run_entry(mem, st, tlb, dc, owner, budget):
     """The start of a run: catch up with the caches, finish an instruction that
     exited for a port or MMIO access, deliver an injected event, and open the
@@ -125,7 +125,8 @@ def run_entry(mem, st, tlb, dc, owner, budget):
     done = np.int64(0)
     reason = np.int64(0)
     if st[S.X_NDONE] != 0:
-        reason = execute_one(mem, st, tlb, dc, owner, K_UNCACHED, 0, 0, 0, np.int64(1))
+        reason = execute_one(mem, st, tlb, dc, owner, np.int64(K_UNCACHED), np.int64(0),
+                             np.int64(0), np.int64(0), np.int64(1))
         n = st[S.STEP_N]
         if reason != S.EXIT_IO and reason != S.EXIT_MMIO and reason != S.EXIT_INTERNAL \
                 and reason != S.EXIT_POOL:
@@ -152,7 +153,7 @@ def run_entry(mem, st, tlb, dc, owner, budget):
     return reason
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def slow(mem, st, tlb, dc, owner, kind, info, disp, imm, maxel):
     """Unit U_SLOW: see the module docstring."""
     st[S.STEP_N] = 0

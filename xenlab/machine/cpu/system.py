@@ -47,12 +47,7 @@ SYSRET_KEEP = 0x3C7FD7
 
 # -- stack -------------------------------------------------------------------------
 
-@njit(cache=True)
-def stack_size(szc):
-    return 1 << szc
-
-
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def push_val(mem, st, tlb, dc, v, szc):
     """Push ``v`` (8, 4 or 2 bytes); RSP changes only if the store succeeds."""
     n = np.int64(1) << szc
@@ -66,7 +61,7 @@ def push_val(mem, st, tlb, dc, v, szc):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def pop_val(mem, st, tlb, dc, szc):
     """Pop a value; RSP changes only if the load succeeds."""
     n = np.int64(1) << szc
@@ -82,12 +77,12 @@ def pop_val(mem, st, tlb, dc, szc):
 
 # -- port I/O ----------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def iopl(st):
     return (st[R.RFLAGS] >> R.FLAG_IOPL_SHIFT) & 3
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def io_allowed(mem, st, tlb, dc, port, size):
     """The I/O permission rule: CPL <= IOPL, else every bit for the accessed
     ports must be clear in the TSS I/O permission bitmap (SDM Vol. 1 §19.5.2).
@@ -112,7 +107,7 @@ def io_allowed(mem, st, tlb, dc, port, size):
     return (bits & mask) == 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def port_access(mem, st, tlb, dc, owner, port, size, write, value, string, rep):
     """One IN/OUT after the permission check: unclaimed ports are answered here
     (reads all ones, writes dropped) unless OPT_IO_EXIT_ALL; claimed ones exit."""
@@ -134,7 +129,7 @@ def port_access(mem, st, tlb, dc, owner, port, size, write, value, string, rep):
 
 # -- string instructions -------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def exec_string(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     """Unit U_STRING: MOVS CMPS STOS LODS SCAS INS OUTS, with REP/REPE/REPNE (SDM Vol. 2 "REP").
 
@@ -239,7 +234,7 @@ def exec_string(mem, st, tlb, dc, owner, info, disp, imm, maxel):
 
 # -- control registers and MSRs (the jitted twins of mmu.Mmu's methods) -------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def long_mode_activation(st):
     """EFER.LMA = EFER.LME && CR0.PG (SDM Vol. 3 §9.8.5)."""
     if (st[R.CR0] & R.CR0_PG) != 0 and (st[R.EFER] & R.EFER_LME) != 0:
@@ -248,7 +243,7 @@ def long_mode_activation(st):
         st[R.EFER] &= ~np.int64(R.EFER_LMA)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr0(mem, st, tlb, v):
     """MOV CR0: #GP for PG without PE, upper bits, or long mode without PAE."""
     if (v >> 32) != 0 or ((v & R.CR0_PG) != 0 and (v & R.CR0_PE) == 0):
@@ -266,7 +261,7 @@ def write_cr0(mem, st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr3(mem, st, tlb, v):
     if paging_mode(st) == 4 and (v >> st[R.MAXPHYADDR]) != 0:
         return False
@@ -279,7 +274,7 @@ def write_cr3(mem, st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr4(st, tlb, v):
     if (v & ~np.int64(CR4_VALID)) != 0:
         return False
@@ -292,7 +287,7 @@ def write_cr4(st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_efer(st, tlb, v):
     if (v & ~np.int64(EFER_VALID)) != 0:
         return False
@@ -304,7 +299,7 @@ def write_efer(st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def read_msr(st, idx):
     """(ok, value) for RDMSR ``idx``."""
     if idx == MSR_EFER:
@@ -330,7 +325,7 @@ def read_msr(st, idx):
     return False, np.int64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_msr(st, tlb, idx, v):
     if idx == MSR_EFER:
         return write_efer(st, tlb, v)
@@ -361,7 +356,7 @@ def write_msr(st, tlb, idx, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cpuid(st, leaf, subleaf):
     """CPUID leaves 0, 1, 0x80000000, 0x80000001, 0x80000008 (SDM Vol. 2 CPUID);
     others read as zeros.  Features follow the vCPU's FEATURES slot."""
@@ -392,7 +387,7 @@ def cpuid(st, leaf, subleaf):
 
 # -- descriptors ---------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def read_descriptor(mem, st, tlb, dc, sel):
     """The 8-byte GDT descriptor of ``sel`` or #GP(sel) (no LDT is modelled)."""
     if (sel & 4) != 0 or (sel | 7) > st[R.GDTR_LIMIT]:
@@ -401,7 +396,7 @@ def read_descriptor(mem, st, tlb, dc, sel):
     return vread(mem, st, tlb, dc, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8), np.int64(0))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def code_mode(st, desc):
     """Execution mode for a code-segment descriptor: L=1 in long mode is 64-bit,
     D=1 is 32-bit (SDM Vol. 3 §5.2.1); -1 for a 16-bit segment (not modelled)."""
@@ -414,7 +409,7 @@ def code_mode(st, desc):
     return R.MODE_LEGACY32 if d_bit else -1
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def far_jump(mem, st, tlb, dc, sel, offset):
     """JMP far through the GDT to a code segment of the same privilege."""
     sel &= 0xFFFF
@@ -450,7 +445,7 @@ def far_jump(mem, st, tlb, dc, sel, offset):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def load_segment(mem, st, tlb, dc, which, sel):
     """MOV/POP to SS DS ES FS GS: the selector, and for FS/GS the 32-bit
     descriptor base (64-bit code then sets full bases with WRMSR)."""
@@ -491,7 +486,7 @@ def load_segment(mem, st, tlb, dc, which, sel):
 SREG_SLOTS = (R.ES, R.CS, R.SS, R.DS, R.FS, R.GS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sreg_value(st, which):
     if which == 0:
         return st[R.ES]
@@ -506,7 +501,7 @@ def sreg_value(st, which):
     return st[R.GS]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_rflags_checked(st, v, szc, is_iret):
     """POPF/IRET RFLAGS update: IOPL only at CPL 0, IF only at CPL <= IOPL."""
     F.materialize(st)
@@ -529,7 +524,7 @@ def set_rflags_checked(st, v, szc, is_iret):
         st[S.INT_SHADOW] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def exec_system(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     """Unit U_SYSTEM: system instructions, port I/O, flags, far transfers."""
     op = info & O.I_OP_MASK
@@ -871,7 +866,7 @@ def exec_system(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def iret(mem, st, tlb, dc, info):
     """IRET/IRETQ: pop RIP, CS, RFLAGS and (in 64-bit mode, always) RSP, SS
     (SDM Vol. 2 IRET, "IA-32e mode" path); return to the same or an outer level."""

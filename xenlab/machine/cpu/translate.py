@@ -27,13 +27,13 @@ _ALU_HANDLER = np.array([O.H_ADD, O.H_OR, O.H_ADC, O.H_SBB, O.H_AND, O.H_SUB, O.
                          O.H_CMP, O.H_TEST], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _word(h, szc, d, s, sub):
     return (np.int64(h) | (np.int64(szc) << O.W_SZ_SHIFT) | (np.int64(d) << O.W_D_SHIFT)
             | (np.int64(s) << O.W_S_SHIFT) | (np.int64(sub) << O.W_SUB_SHIFT))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def hot_entry(info, disp, imm, off, ln):
     """The hot words (w0, w1, w2, w3) of a decoded instruction; w0's handler is
     H_SLOW for anything the loop leaves to the general executor."""
@@ -206,7 +206,7 @@ for _h, _nf in ((O.H_ADD, O.H_ADD_NF), (O.H_OR, O.H_OR_NF), (O.H_AND, O.H_AND_NF
     _NF[_h] = _nf
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def flag_use(w, imm):
     """(flags written, flags read) by a hot entry, as FL_* bits; an entry for the
     general path may do anything, so it reads them all."""
@@ -226,7 +226,7 @@ def flag_use(w, imm):
     return 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def drop_dead_flags(cc, first, k):
     """Give every entry of a block whose flags nothing reads its no-flags twin
     (the flags are taken as live at the end of the block)."""
@@ -241,13 +241,13 @@ def drop_dead_flags(cc, first, k):
         live = (live & ~wr) | rd
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def is_block_end(w):
     h = w & 0xFF
     return h == O.H_SLOW or (h >= O.H_BRANCH_FIRST and h <= O.H_BRANCH_LAST)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def flush_blocks(cc):
     """The entries ran out: forget every block (the pages stay assigned)."""
     b = cc[C_BMAP]
@@ -255,7 +255,7 @@ def flush_blocks(cc):
     cc[C_ENT_NEXT] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def translate(mem, dc, p, rip):
     """Unit U_TRANSLATE: build the block starting at ``rip`` on cache page ``p``;
     its entry index, or 0 when the first instruction cannot be cached (it
@@ -278,7 +278,7 @@ def translate(mem, dc, p, rip):
     off = off0
     k = 0
     while k < MAX_BLOCK and off < PAGE:
-        avail = min(15, PAGE - off)
+        avail = 15 if off <= PAGE - 15 else PAGE - off
         for i in range(avail):
             buf[i] = data[base + off + i]
         n = call_decode(fp, (buf, avail, True, out))
