@@ -24,7 +24,8 @@ from . import units as U
 from .access import vread, vwrite
 from .cache import C_FP, C_SAVE
 from .arith import alu, imul_trunc, incdec, muldiv, shift, shxd
-from .regfile import MASKS, canonical, ea_of, fault, gp, rget, rset, sext, user_acc
+from .regfile import (MASKS, canonical, ea_of, fault, gp, rget, rset, sext, stack_based,
+                      stack_fault, user_acc)
 from .system import push_val, pop_val
 
 MIN = np.int64(-(1 << 63))
@@ -39,14 +40,20 @@ def rm_addr(st, info, disp):
 def rm_read(mem, st, tlb, dc, info, disp, szc, acc):
     """The r/m operand's value (acc may include ACC_WRITE for read-modify-write)."""
     if (info & O.I_MEM) != 0:
-        return vread(mem, st, tlb, dc, rm_addr(st, info, disp), 1 << szc, acc)
+        ea = rm_addr(st, info, disp)
+        if stack_based(info) and stack_fault(st, ea):
+            return np.int64(0)
+        return vread(mem, st, tlb, dc, ea, 1 << szc, acc)
     return rget(st, (info >> O.I_M_SHIFT) & 31, szc)
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rm_write(mem, st, tlb, dc, info, disp, szc, v, acc):
     if (info & O.I_MEM) != 0:
-        vwrite(mem, st, tlb, dc, rm_addr(st, info, disp), 1 << szc, v, acc)
+        ea = rm_addr(st, info, disp)
+        if stack_based(info) and stack_fault(st, ea):
+            return
+        vwrite(mem, st, tlb, dc, ea, 1 << szc, v, acc)
     else:
         rset(st, (info >> O.I_M_SHIFT) & 31, szc, v)
 

@@ -89,3 +89,22 @@ def gp(st, code):
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fault(st, vector, code):
     st[S.STATUS] = make_fault(vector, code)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def stack_fault(st, va):
+    """A stack reference (PUSH/POP and friends, or an operand based on RSP/RBP)
+    to a non-canonical address is #SS(0), not #GP(0) (SDM Vol. 3 §6.15,
+    "Interrupt 12"); True when it raised that fault."""
+    if st[R.CSBASE_MODE] == R.MODE_LONG64 and ((va << 16) >> 16) != va:
+        st[S.STATUS] = make_fault(np.int64(12), np.int64(0))
+        return True
+    return False
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def stack_based(info):
+    """The memory operand is based on RSP or RBP without an FS/GS override, so
+    it refers to the stack segment."""
+    b = (info >> O.I_M_SHIFT) & 31
+    return (b == R.RSP or b == R.RBP) and ((info >> O.I_SEG_SHIFT) & 3) == 0

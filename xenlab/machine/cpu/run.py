@@ -172,14 +172,16 @@ def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tl
         mode64 = st[R.CSBASE_MODE] == R.MODE_LONG64
         st[S.IOFAST] = 1 if io_fast(st) else 0
         cur_vpn = NO_PAGE
-        if r != 0:
-            reason = r
-            break
+        # An STI / MOV SS shadow covers exactly the next instruction: once that
+        # one retired (HLT included, even as it exits) the window is open.
         if st[S.INT_SHADOW] != 0:
             st[S.INT_SHADOW] = 0
             shadow = True
         elif shadow and n > 0:
             shadow = False
+        if r != 0:
+            reason = r
+            break
         if not shadow and irq_ready(st):
             reason = S.EXIT_IRQ
             st[S.XI + S.XI_REASON] = reason

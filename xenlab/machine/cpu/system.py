@@ -20,7 +20,8 @@ from . import slots as S
 from . import units as U
 from .access import external, probe_write, vread, vwrite
 from .arith import alu
-from .regfile import MASKS, canonical, ea_of, fault, gp, rget, rset, sext, user_acc
+from .regfile import (MASKS, canonical, ea_of, fault, gp, rget, rset, sext, stack_based,
+                      stack_fault, user_acc)
 
 # MSR numbers (SDM Vol. 4, Table 2-2).
 MSR_TSC = 0x10
@@ -54,6 +55,8 @@ def push_val(mem, st, tlb, dc, v, szc):
     sp = st[R.RSP] - n
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
         sp &= 0xFFFFFFFF
+    if stack_fault(st, sp):
+        return False
     vwrite(mem, st, tlb, dc, sp, n, v, user_acc(st))
     if st[S.STATUS] != 0:
         return False
@@ -68,6 +71,8 @@ def pop_val(mem, st, tlb, dc, szc):
     sp = st[R.RSP]
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
         sp &= 0xFFFFFFFF
+    if stack_fault(st, sp):
+        return np.int64(0)
     v = vread(mem, st, tlb, dc, sp, n, user_acc(st))
     if st[S.STATUS] != 0:
         return np.int64(0)
@@ -359,7 +364,8 @@ def write_msr(st, tlb, idx, v):
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cpuid(st, leaf, subleaf):
     """CPUID leaves 0, 1, 0x80000000, 0x80000001, 0x80000008 (SDM Vol. 2 CPUID);
-    others read as zeros.  Features follow the vCPU's FEATURES slot."""
+    others read as zeros.  Features follow the vCPU's FEATURES slot; leaf 1
+    reports this vCPU's initial APIC ID (its LAPIC's id on the platform)."""
     feat = st[R.FEATURES]
     if leaf == 0:
         # "GenuineIntel": EBX, EDX, ECX
@@ -370,7 +376,8 @@ def cpuid(st, leaf, subleaf):
             | (1 << 15)
         if (feat & R.FEAT_PGE) != 0:
             edx |= 1 << 13
-        return np.int64(0x06F0), np.int64(0), np.int64(0), np.int64(edx)
+        ebx = (st[S.APIC_ID] & 0xFF) << 24      # EBX[31:24]: initial APIC ID
+        return np.int64(0x06F0), ebx, np.int64(0), np.int64(edx)
     if leaf == 0x80000000:
         return np.int64(0x80000008), np.int64(0), np.int64(0), np.int64(0)
     if leaf == 0x80000001:
@@ -542,6 +549,8 @@ def exec_system(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     acc = user_acc(st)
     ismem = (info & O.I_MEM) != 0
     ea = ea_of(st, info, disp, nxt) if ismem else np.int64(0)
+    if ismem and op != O.INVLPG and stack_based(info) and stack_fault(st, ea):
+        return 0
     if op == O.PUSHF:
         f = F.get_flags(st) & ~np.int64(R.FLAG_RF | R.FLAG_VM)
         if not push_val(mem, st, tlb, dc, f, szc):
