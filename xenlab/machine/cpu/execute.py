@@ -78,7 +78,8 @@ def basic_op(op):
     """Instructions of exec_basic (data, arithmetic, branches); the rest are exec_system's."""
     return (op < O.HOT_LIMIT or (op <= O.SHIFT and op != O.PUSHF and op != O.POPF)
             or op == O.SHXD or op == O.BT or op == O.BSF or op == O.BSR or op == O.BSWAP
-            or op == O.RET_I or op == O.LEAVE or op == O.LOOP or op == O.ENTER)
+            or op == O.RET_I or op == O.LEAVE or op == O.LOOP or op == O.ENTER
+            or op == O.CMPXCHG16B)
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -413,6 +414,54 @@ def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
             st[R.RSP] = sp
             return 0
         rset(st, np.int64(R.RBP), szc, v)
+    elif op == O.ENTER:
+        # SDM Vol. 2 ENTER, 64-bit mode: push RBP, copy level-1 outer frame
+        # pointers, push the new frame pointer, RBP = frame, RSP -= size.
+        size = imm & 0xFFFF
+        level = (imm >> 16) & 31
+        n = np.int64(1) << szc
+        sp0 = st[R.RSP]
+        bp0 = st[R.RBP]
+        if not push_val(mem, st, tlb, dc, bp0, szc):
+            return 0
+        frame = st[R.RSP]
+        bp = bp0
+        for _ in range(level - 1 if level > 0 else 0):
+            bp -= n
+            v = vread(mem, st, tlb, dc, bp, n, acc)
+            if st[S.STATUS] != 0 or not push_val(mem, st, tlb, dc, v, szc):
+                st[R.RSP] = sp0
+                return 0
+        if level > 0 and not push_val(mem, st, tlb, dc, frame, szc):
+            st[R.RSP] = sp0
+            return 0
+        rset(st, np.int64(R.RBP), szc, frame)
+        st[R.RSP] -= size
+    elif op == O.CMPXCHG16B:
+        # SDM Vol. 2 CMPXCHG8B/16B: a 16-byte aligned operand, written either way
+        ea = rm_addr(st, info, disp)
+        if (ea & 15) != 0:
+            gp(st, np.int64(0))
+            return 0
+        lo = vread(mem, st, tlb, dc, ea, np.int64(8), acc | ACC_WRITE)
+        if st[S.STATUS] != 0:
+            return 0
+        hi = vread(mem, st, tlb, dc, ea + 8, np.int64(8), acc | ACC_WRITE)
+        if st[S.STATUS] != 0:
+            return 0
+        eq = lo == st[R.RAX] and hi == st[R.RDX]
+        nlo = st[R.RBX] if eq else lo
+        nhi = st[R.RCX] if eq else hi
+        vwrite(mem, st, tlb, dc, ea, np.int64(8), nlo, acc)
+        if st[S.STATUS] == 0:
+            vwrite(mem, st, tlb, dc, ea + 8, np.int64(8), nhi, acc)
+        if st[S.STATUS] != 0:
+            return 0
+        if not eq:
+            st[R.RAX] = lo
+            st[R.RDX] = hi
+        f = F.get_flags(st)
+        F.set_arith(st, (f | R.FLAG_ZF) if eq else (f & ~np.int64(R.FLAG_ZF)))
     elif op == O.LOOP:
         a32 = (info & O.I_A32) != 0 or st[R.CSBASE_MODE] != R.MODE_LONG64
         c = st[R.RCX] & 0xFFFFFFFF if a32 else st[R.RCX]

@@ -377,7 +377,8 @@ def cpuid(st, leaf, subleaf):
         if (feat & R.FEAT_PGE) != 0:
             edx |= 1 << 13
         ebx = (st[S.APIC_ID] & 0xFF) << 24      # EBX[31:24]: initial APIC ID
-        return np.int64(0x06F0), ebx, np.int64(0), np.int64(edx)
+        ecx = np.int64(1 << 13)                  # CX16: CMPXCHG16B
+        return np.int64(0x06F0), ebx, ecx, np.int64(edx)
     if leaf == 0x80000000:
         return np.int64(0x80000008), np.int64(0), np.int64(0), np.int64(0)
     if leaf == 0x80000001:
