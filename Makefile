@@ -6,7 +6,7 @@ VENV   ?= .venv
 PORT   ?= 8888
 WORK   ?= work
 BIN     = $(VENV)/bin
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto
 
 .PHONY: lab test test-slow bench venv clean sysdeps
 

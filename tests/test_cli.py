@@ -25,3 +25,20 @@ def test_console_script_runs():
 def test_unknown_bench_is_named(capsys):
     assert main(["bench", "nope"]) == 2
     assert "unknown benchmark(s) nope" in capsys.readouterr().out
+
+
+def test_design_md_public_surface_works_as_written():
+    """DESIGN.md's 'Public surface' example, through `import xenlab` alone."""
+    import subprocess
+    code = (
+        "import xenlab\n"
+        "m = xenlab.Machine.from_profile('sun-x4200', memory='8G', seed=7)\n"
+        "hv = xenlab.Xen(m, debug=True, lowmem_2g_4g=True)\n"
+        "lab = xenlab.lab.Stage('pci_config', profile='sun-x4200', seed=7)\n"
+        "assert not lab.boot().ok\n"
+        "lab.apply_reference_fix()\n"
+        "assert lab.boot().ok\n"
+        "cards = lab.check()\n"
+        "assert cards and all(c.passed for c in cards), cards\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

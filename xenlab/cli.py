@@ -18,6 +18,11 @@ COMMANDS = {
     "bench": ("xenlab.bench.cli", "measure the emulator against a peer (table or --json)"),
     "as": ("xenlab.asm.cli", "assemble AT&T x86-64 source (the CPU's subset) to a flat image"),
     "profiles": ("xenlab.profiles_cli", "list machine profiles; import one from a Linux boot log"),
+    "assign": ("xenlab.grading.cli_assign", "write each student's copy of the labs (their variant)"),
+    "grade": ("xenlab.grading.cli_grade", "re-run submissions and grade them from the model"),
+    "boot": ("xenlab.boot_cli", "boot a machine to a stage of the dom0 bring-up (Xen or --native)"),
+    "stages": ("xenlab.stages_cli", "list the stages of the bring-up and their hooks"),
+    "kmdb": ("xenlab.kmdb.cli", "boot to a stage and debug it with an mdb-style kmdb"),
 }
 
 

@@ -24,6 +24,8 @@ BENCHES = {
     "boot": "xenlab.bench.boot:bench_boot",
     "machine": "xenlab.bench.machine:bench_machine",
     "cpu": "xenlab.bench.cpu:bench_cpu",
+    "stages": "xenlab.bench.stages:bench_stages",
+    "kmdb": "xenlab.bench.kmdb:bench_kmdb",
 }
 
 

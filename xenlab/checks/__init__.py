@@ -188,5 +188,18 @@ def results_json(results: list[CheckResult]) -> str:
     return json.dumps([r.to_json() for r in results])
 
 
-__all__ = ["Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
+def run_stage(stage, hidden: bool = False) -> list[CheckResult]:
+    """Every check card of ``stage``'s lab (the public ones unless ``hidden``)."""
+    from . import stages as _registered  # noqa: F401  (registers the stage checks)
+    return [run(c.name, stage) for c in checks_for(stage.name) if hidden or not c.hidden]
+
+
+def _register_with_lab():
+    from ..lab import stage as _stage
+    _stage.CHECK_RUNNER = run_stage
+
+
+_register_with_lab()
+
+__all__ = ["run_stage", "Finding", "CheckResult", "CheckFailed", "check", "run", "evaluate", "checks_for",
            "grading_mode", "summary", "REGISTRY", "MIME"]

@@ -41,6 +41,11 @@ class HookSpec:
 SPECS: dict[str, HookSpec] = {}
 
 
+def _is_kernel_stop(e: Exception) -> bool:
+    from ..kernel.kcpu import KernelStop
+    return isinstance(e, KernelStop)
+
+
 def hook(name: str, *, stage: str, reference: Callable, validate=None):
     """Declare the decorated function as the 2007 default of hook ``name``."""
     def deco(default):
@@ -116,6 +121,8 @@ class Hooks:
         except HookError:
             raise
         except Exception as e:
+            if _is_kernel_stop(e):      # a panic or hang inside the hook: the kernel's, not the hook's
+                raise
             raise HookError(name, f"raised {type(e).__name__}: {e}") from e
         if spec.validate is not None:
             problem = spec.validate(result)

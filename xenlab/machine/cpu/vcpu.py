@@ -392,14 +392,18 @@ class Vcpu:
 
     def run_native(self, max_instructions: int = 10**9, bps=None) -> Exit:
         """Run, serving port exits from ``self.ports`` and MMIO exits from
-        ``self.mmio``; return at any other exit."""
+        ``self.mmio``; return at any other exit.  ``count`` is every
+        instruction executed in the call (across the exits served)."""
         left = int(max_instructions)
+        total = 0
         xi = self.xi
         st = self.state
         ports, mmio = self.ports, self.mmio
         while True:
             code = self._run_raw(left, bps)
-            left -= int(xi[S.XI_COUNT])
+            n = int(xi[S.XI_COUNT])
+            left -= n
+            total += n
             if code == S.EXIT_IO:
                 port, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
                 if write:
@@ -413,10 +417,12 @@ class Vcpu:
                 else:
                     st[S.X_VAL0 + st[S.X_NDONE]] = s64(mmio.read(addr, size))
             else:
+                xi[S.XI_COUNT] = total
                 self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
                 return self.last_exit
             if left <= 0:
                 code = self._run_raw(0, bps)
+                xi[S.XI_COUNT] = total
                 self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
                 return self.last_exit
 
