@@ -110,7 +110,7 @@ def compute(kind, a, b, res, c):
     return f
 
 
-@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True)
 def get_flags(st):
     """RFLAGS with the arithmetic flags worked out."""
     k = st[S.LF_KIND]
