@@ -392,37 +392,89 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                     break
                 if (w >> O.W_SUB_SHIFT) & 1 == 0:         # IN: nobody answers, all ones
                     st[R.RAX] = (st[R.RAX] & cc[j + U5]) | cc[j + U4]
+            elif hd == O.H_CMP_J:
+                m = cc[j + U4]
+                la = st[d] & m
+                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lr = (la - lb) & m
+                lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                if j + UE < jend:                         # the Jcc runs in this step too
+                    cond = (w >> O.W_SUB_SHIFT) & 15
+                    t = F.cond_fast(lk, la, lb, lr, cond)
+                    if t < 0:
+                        t = 1 if F.cond_lazy(st, lk, la, lb, lr, st[S.LF_C], cond) else 0
+                    j += UE
+                    if t != 0:
+                        t = pva + cc[j + U1]
+                        if not canonical(t):
+                            sj = j                        # the Jcc raises #GP on the general path
+                            break
+                        nrip = t
+            elif hd == O.H_TEST_J:
+                m = cc[j + U4]
+                la = st[d] & m
+                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lr = la & lb
+                lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                if j + UE < jend:                         # the Jcc runs in this step too
+                    cond = (w >> O.W_SUB_SHIFT) & 15
+                    t = F.cond_fast(lk, la, lb, lr, cond)
+                    if t < 0:
+                        t = 1 if F.cond_lazy(st, lk, la, lb, lr, st[S.LF_C], cond) else 0
+                    j += UE
+                    if t != 0:
+                        t = pva + cc[j + U1]
+                        if not canonical(t):
+                            sj = j                        # the Jcc raises #GP on the general path
+                            break
+                        nrip = t
+            elif hd == O.H_DEC_J:
+                m = cc[j + U4]
+                c = F.cf_fast(lk, la, lb, lr, st[S.LF_C])
+                if c < 0:
+                    c = F.carry_lazy(st, lk, la, lb, lr, st[S.LF_C])
+                st[S.LF_C] = c
+                a = st[d]
+                la = a & m
+                lb = np.int64(1)
+                lr = (la - 1) & m
+                lk = (F.K_DEC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
+                st[d] = (a & cc[j + U5]) | lr
+                if j + UE < jend:                         # the Jcc runs in this step too
+                    cond = (w >> O.W_SUB_SHIFT) & 15
+                    t = F.cond_fast(lk, la, lb, lr, cond)
+                    if t < 0:
+                        t = 1 if F.cond_lazy(st, lk, la, lb, lr, st[S.LF_C], cond) else 0
+                    j += UE
+                    if t != 0:
+                        t = pva + cc[j + U1]
+                        if not canonical(t):
+                            sj = j                        # the Jcc raises #GP on the general path
+                            break
+                        nrip = t
             elif hd == O.H_NOP:
                 pass
-            elif hd == O.H_ADD_NF:
-                a = st[d]
+            elif hd == O.H_ADD_NF:                    # 32/64-bit: nothing of the register to keep
                 b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
-                st[d] = (a & cc[j + U5]) | ((a + b) & cc[j + U4])
-            elif hd == O.H_SUB_NF:
-                a = st[d]
+                st[d] = (st[d] + b) & cc[j + U4]
+            elif hd == O.H_SUB_NF:                    # 32/64-bit: nothing of the register to keep
                 b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
-                st[d] = (a & cc[j + U5]) | ((a - b) & cc[j + U4])
-            elif hd == O.H_AND_NF:
-                a = st[d]
+                st[d] = (st[d] - b) & cc[j + U4]
+            elif hd == O.H_AND_NF:                    # 32/64-bit: nothing of the register to keep
                 b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
-                st[d] = (a & cc[j + U5]) | (a & b & cc[j + U4])
-            elif hd == O.H_OR_NF:
-                a = st[d]
+                st[d] = (st[d] & b) & cc[j + U4]
+            elif hd == O.H_OR_NF:                    # 32/64-bit: nothing of the register to keep
                 b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
-                st[d] = (a & cc[j + U5]) | ((a | b) & cc[j + U4])
-            elif hd == O.H_XOR_NF:
-                a = st[d]
+                st[d] = (st[d] | b) & cc[j + U4]
+            elif hd == O.H_XOR_NF:                    # 32/64-bit: nothing of the register to keep
                 b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
-                st[d] = (a & cc[j + U5]) | ((a ^ b) & cc[j + U4])
+                st[d] = (st[d] ^ b) & cc[j + U4]
             elif hd == O.H_INC_NF:
-                a = st[d]
-                st[d] = (a & cc[j + U5]) | ((a + 1) & cc[j + U4])
+                st[d] = (st[d] + 1) & cc[j + U4]
             elif hd == O.H_DEC_NF:
-                a = st[d]
-                st[d] = (a & cc[j + U5]) | ((a - 1) & cc[j + U4])
+                st[d] = (st[d] - 1) & cc[j + U4]
             elif hd == O.H_NEG_NF:
-                a = st[d]
-                st[d] = (a & cc[j + U5]) | ((0 - a) & cc[j + U4])
+                st[d] = (0 - st[d]) & cc[j + U4]
             elif hd == O.NHOT - 1:
                 sj = j                      # (a case for 63 spares the switch a range check)
                 break

@@ -88,9 +88,11 @@ A_SEG_SHIFT = 16
 (H_SLOW, H_ADD, H_OR, H_ADC, H_SBB, H_AND, H_SUB, H_XOR, H_CMP, H_TEST, H_MOV, H_MOVZX,
  H_MOVSX, H_INC, H_DEC, H_NEG, H_NOT, H_SHIFT, H_IMUL, H_XCHG, H_CMOV, H_SETCC, H_PUSH,
  H_POP, H_NOP, H_IO, H_ADD_NF, H_OR_NF, H_AND_NF, H_SUB_NF, H_XOR_NF, H_INC_NF, H_DEC_NF,
- H_NEG_NF, H_JCC, H_JMP, H_CALL, H_RET) = range(38)
+ H_NEG_NF, H_JCC, H_JMP, H_CALL, H_RET, H_CMP_J, H_TEST_J, H_DEC_J) = range(41)
 # H_*_NF: the same operation when no later instruction reads the flags it writes
 # (translate.py finds these per block), so the loop skips recording them.
+# H_CMP_J, H_TEST_J, H_DEC_J: the instruction and the Jcc right after it in one
+# step (sub holds the Jcc's condition; the Jcc's entry follows, for its target).
 # H_SHIFT: sub 0 SHL, 1 SHR, 2 SAR; H_IO: sub 0 IN, 1 OUT; H_JMP / H_CALL: to
 # page start + word 1 with W_IMM (relative), else to the source slot (indirect).
 H_BRANCH_FIRST = H_JCC    # H_JCC..H_RET end a block

@@ -236,9 +236,30 @@ def drop_dead_flags(cc, first, k):
         w = cc[e]
         wr, rd = flag_use(w, cc[e + 1])
         h = w & 63
-        if wr != 0 and (live & wr) == 0 and _NF[h] != 0:
+        wide = ((w >> O.W_SZ_SHIFT) & 3) >= 2      # the twins only serve 32/64-bit operands
+        if wr != 0 and (live & wr) == 0 and _NF[h] != 0 and (wide or _NF[h] == O.H_NOP):
             cc[e] = (w & ~np.int64(63)) | _NF[h]
         live = (live & ~wr) | rd
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def fuse_jcc(cc, first, k):
+    """A block ending in CMP/TEST/DEC + Jcc runs the pair as one step."""
+    if k < 2:
+        return
+    e = first + ENT_WORDS * (k - 1)
+    jw = cc[e]
+    if (jw & 63) != O.H_JCC:
+        return
+    pw = cc[e - ENT_WORDS]
+    h = pw & 63
+    fused = O.H_CMP_J if h == O.H_CMP else (O.H_TEST_J if h == O.H_TEST else (
+        O.H_DEC_J if h == O.H_DEC else 0))
+    if fused == 0:
+        return
+    cond = (jw >> O.W_SUB_SHIFT) & 15
+    pw = (pw & ~np.int64(63) & ~(np.int64(15) << O.W_SUB_SHIFT)) | fused | (cond << O.W_SUB_SHIFT)
+    cc[e - ENT_WORDS] = pw
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -309,6 +330,7 @@ def translate(mem, dc, p, rip):
     if k == 0:
         return np.int64(0)
     drop_dead_flags(cc, ent + ENT_WORDS * (bi + 1), k)
+    fuse_jcc(cc, ent + ENT_WORDS * (bi + 1), k)
     cc[ent + ENT_WORDS * bi] = k
     cc[ent + ENT_WORDS * bi + 1] = off
     cc[C_ENT_NEXT] = bi + 1 + k

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from numba import types
@@ -111,9 +112,13 @@ def _helper(units):
     """Start a process that compiles ``units`` into numba's cache, or None."""
     if not units or (os.cpu_count() or 1) < 2 or os.environ.get("XENLAB_SERIAL_COMPILE"):
         return None
+    # the helper must import this very copy of xenlab (a worktree, an unpacked sdist ...)
+    root = str(Path(__file__).resolve().parents[3])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
         return subprocess.Popen([sys.executable, "-m", "xenlab.machine.cpu._compile",
-                                 *map(str, units)], stdout=subprocess.DEVNULL)
+                                 *map(str, units)], stdout=subprocess.DEVNULL, env=env)
     except OSError:
         return None
 
