@@ -322,13 +322,16 @@ def fetch_bytes(mem, st, tlb, dc, rip, acc, buf):
                 st[S.STATUS] = 0
                 return n, r, va
         mfn = ma >> 12
-        if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
+        slot = np.int64(mem[M.M_SLOT_OF][mfn]) if mfn < mem[M.M_META][M.META_NMFN] else np.int64(0)
+        if slot < 0:
             return n, np.int64(1), va           # code in an MMIO frame
         take = 15 - n
         if take > PAGE - (va & 0xFFF):
             take = PAGE - (va & 0xFFF)
+        data = mem[M.M_DATA]
+        base = slot * PAGE + (ma & 0xFFF)       # slot 0 is the all-zero frame
         for i in range(take):
-            buf[n + i] = M.load(mem, ma + i, np.int64(1))
+            buf[n + i] = data[base + i]
         n += take
         va += take
     return n, np.int64(0), va

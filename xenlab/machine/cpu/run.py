@@ -65,10 +65,12 @@ def io_fast(st):
 
 
 @njit(cache=True)
-def run_loop(slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos,
-             owner, bps, budget):
-    """Run until an exit; returns the exit reason (details in ``st[XI:]``)."""
-    mem = (slot_of, data, words, dwords, mfn_of_slot, meta, slot_flags)
+def run_loop(slot_of, data, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos, owner, bps, budget):
+    """Run until an exit; returns the exit reason (details in ``st[XI:]``).  Takes
+    the memory arrays one by one (fewer to unbox per call: ``words`` and
+    ``dwords`` are views of ``data`` made here)."""
+    words = data.view(np.int64)
+    mem = (slot_of, data, words, data.view(np.uint32), mfn_of_slot, meta, slot_flags)
     dc = (cc, pos)
     tf = tlb.reshape(-1)
     fslow = cc[C_FP + U.U_SLOW]

@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from .. import regs as R
-from ..memory import HEADROOM, META_CODE_WRITES
+from ..memory import HEADROOM, META_CAP, META_CODE_WRITES, META_USED
 from ..mmio import MmioBus
 from ..mmu import Mmu
 from ..ports import PortBus
@@ -40,9 +40,13 @@ class CodeCache:
         self.cc[C_FP:C_FP + len(FP)] = FP
         self.page_of_slot = np.zeros(0, dtype=np.int32)
         self._tuple = None
+        self._seen = None
 
     def arrays(self):
         """``(cc, page_of_slot)`` for the kernels (the latter grown with the memory pool)."""
+        if self.memory.arrays is self._seen:
+            return self._tuple
+        self._seen = self.memory.arrays
         cap = len(self.memory.arrays[4])
         if len(self.page_of_slot) < cap:
             pos = np.zeros(cap, dtype=np.int32)
@@ -204,7 +208,8 @@ class Vcpu:
 
     def __init__(self, memory, ports: PortBus | None = None, mmio: MmioBus | None = None,
                  index: int = 0, *, code_pages: int | None = None, apic_id: int | None = None):
-        from ._kernels import run_loop  # noqa: F401  (compiles/loads the kernels once)
+        from ._kernels import run_loop   # compiles or loads the kernels, once per process
+        self._run_loop = run_loop
         self.memory = memory
         self.ports = ports if ports is not None else PortBus()
         self.mmio = mmio if mmio is not None else MmioBus(memory)
@@ -372,15 +377,19 @@ class Vcpu:
 
     # -- running ------------------------------------------------------------------------
     def _run_raw(self, budget: int, bps=None) -> int:
-        from ._kernels import run_loop
         mem = self.memory
         while True:
-            mem.reserve(HEADROOM)
+            arrays = mem.arrays
+            meta = arrays[5]                     # memory.M_META: keep HEADROOM free slots
+            if meta[META_CAP] - meta[META_USED] < HEADROOM:
+                mem.reserve(HEADROOM)
+                arrays = mem.arrays
             cc, pos = self.cache.arrays()
-            code = int(run_loop(*mem.arrays, self.state, self.tlb, cc, pos, self.ports.owner,
-                                self._bps if bps is None else bps, budget))
+            code = self._run_loop(arrays[0], arrays[1], arrays[4], arrays[5], arrays[6], self.state,
+                                  self.tlb, cc, pos, self.ports.owner,
+                                  self._bps if bps is None else bps, budget)
             if code != S.EXIT_POOL:
-                return code
+                return int(code)
             budget -= int(self.xi[S.XI_COUNT])
             mem.reserve(max(HEADROOM, mem.capacity_frames))
 
@@ -401,17 +410,17 @@ class Vcpu:
         ports, mmio = self.ports, self.mmio
         while True:
             code = self._run_raw(left, bps)
-            n = int(xi[S.XI_COUNT])
+            x = xi.tolist()
+            n = x[S.XI_COUNT]
             left -= n
             total += n
             if code == S.EXIT_IO:
-                port, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
-                if write:
-                    ports.write(port, size, value)
+                if x[S.XI_C]:
+                    ports.write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
                 else:
-                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(port, size)
+                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(x[S.XI_A], x[S.XI_B])
             elif code == S.EXIT_MMIO:
-                addr, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
+                addr, size, write, value = x[S.XI_A], x[S.XI_B], x[S.XI_C], x[S.XI_D]
                 if write:
                     mmio.write(addr, size, value)
                 else:
