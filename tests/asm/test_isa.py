@@ -69,7 +69,7 @@ def test_the_issue_subset_is_in_the_table():
 def test_privilege_and_iopl_marks():
     priv = {f.intel for f in isa.FORMS if f.privileged}
     assert priv == {"HLT", "MOV CR", "INVLPG", "LGDT", "LIDT", "LTR", "RDMSR", "WRMSR", "SWAPGS",
-                    "SYSRET"}
+                    "SYSRET", "CLTS", "INVD", "WBINVD"}
     iopl = {f.intel for f in isa.FORMS if f.iopl}
     assert iopl == {"IN", "OUT", "INS", "OUTS", "CLI", "STI"}
     assert all(not f.privileged for f in isa.FORMS if f.intel in ("CPUID", "RDTSC", "SYSCALL", "INT"))

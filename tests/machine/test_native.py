@@ -39,6 +39,17 @@ def test_vcpus_follow_the_profile():
     assert m.vcpus[0].get("rip") is not None
 
 
+def test_cpuid_reports_each_vcpus_own_apic_id():
+    # the R630's LAPIC ids are not the vCPU numbers: vCPU 1 is APIC 32
+    m = Machine.from_profile("dell-poweredge-r630")
+    code = asm("mov $1, %eax\n cpuid\n hlt")
+    for cpu in (0, 1, 13, len(m.vcpus) - 1):
+        v = boot(m, code, cpu)
+        assert v.run(100).reason == "hlt"
+        assert v.get("rbx") >> 24 == m.lapics[cpu].apic_id, cpu
+    assert m.lapics[1].apic_id == 32
+
+
 def test_config_cycles_from_in_out_instructions():
     m = mech12_machine()
     code = asm("""
@@ -195,9 +206,6 @@ def test_pic_interrupt_in_virtual_wire_mode():
     assert m.pic.master.isr == 0x02
 
 
-@pytest.mark.xfail(reason="CPU: the STI interrupt shadow outlives the HLT it covers, so the "
-                          "wake-up interrupt is taken one instruction late (cpu/run.py keeps "
-                          "INT_SHADOW when HLT exits inside it)", strict=False)
 def test_sti_hlt_idiom_takes_the_interrupt_right_after_hlt():
     m = Machine.from_profile("qemu-i440fx")
     v = boot(m, asm("sti\n hlt\n movl 0x6000, %eax\n hlt"))

@@ -519,8 +519,10 @@ class Assembler:
             raise AsmError(f"a branch target takes no segment: {target.text!r}")
         short_f = next((f for f in candidates if f.rel == 1), None)
         long_f = next((f for f in candidates if f.rel == 4), None)
-        if long_f is None:          # a spelling of only short forms is not in the subset
-            raise AsmError(f"{op} has no 32-bit form")
+        if long_f is None:          # LOOP, JRCXZ: 8-bit displacement only, never relaxed
+            e = enc.encode(short_f, [target], self.known)
+            self.add(Insn(st, e.length, e))
+            return
         short = enc.encode(short_f, [target], self.known) if short_f is not None else None
         long = enc.encode(long_f, [target], self.known)
         item = Branch(st, 0, short, long, target.disp, relax=short is not None,

@@ -230,7 +230,7 @@ def encode(form: Form, ops: list[Operand], known: Known, lock: bool = False,
     opreg: Register | None = None
     rex_r = rex_x = rex_b = 0
     byte_regs: list[Register] = []
-    imm_field: Field | None = None
+    imm_fields: list[Field] = []
     tail: list[Field] = []
 
     for kind, role, op in zip(form.operands, roles, ops):
@@ -244,7 +244,7 @@ def encode(form: Form, ops: list[Operand], known: Known, lock: bool = False,
         elif role == "opreg":
             opreg = op.reg
         elif role == "imm":
-            imm_field = _imm_field(form, kind, op)
+            imm_fields.append(_imm_field(form, kind, op, second=bool(imm_fields)))
         elif role == "rel":
             tail.append(Field(0, form.rel, op.disp, "s8" if form.rel == 1 else "s32", pcrel=True,
                               what="branch displacement"))
@@ -266,8 +266,7 @@ def encode(form: Form, ops: list[Operand], known: Known, lock: bool = False,
         seg = next(o for o, r in zip(ops, roles) if r == "moffs").seg
     if opreg is not None:
         rex_b = opreg.num >> 3
-    if imm_field is not None:
-        tail.append(imm_field)
+    tail += imm_fields
 
     rex = 0x40 | (8 if form.rex_w else 0) | rex_r << 2 | rex_x << 1 | rex_b
     needs_rex = rex != 0x40 or any(r.needs_rex for r in byte_regs)
@@ -307,8 +306,8 @@ def encode(form: Form, ops: list[Operand], known: Known, lock: bool = False,
     return enc
 
 
-def _imm_field(form: Form, kind: str, op: Imm) -> Field:
-    size = form.imm
+def _imm_field(form: Form, kind: str, op: Imm, second: bool = False) -> Field:
+    size = form.imm2 if second else form.imm
     if kind == "simm8":
         mode = "s8"
     elif kind == "simm32":

@@ -141,7 +141,9 @@ class Form:
     prefixes, which follow from ``size`` (``d64`` forms default to 64 bits without
     REX.W).  ``ext`` is the ModRM /digit, ``modrm`` says a ModRM byte follows
     (``/r`` or ``/digit``), ``plus_r`` puts the register in the opcode's low bits,
-    ``imm``/``rel`` are byte counts of the immediate and the branch displacement.
+    ``imm``/``rel`` are byte counts of the immediate and the branch displacement
+    (``imm2`` of a second immediate: ENTER).  ``suffix=False`` spells the
+    mnemonic exactly as given (``cltq``, ``cmpxchg16b``) whatever ``size`` is.
     """
 
     mnemonic: str
@@ -159,6 +161,8 @@ class Form:
     d64: bool = False
     no66: bool = False
     suffix_optional: bool = True
+    suffix: bool = True
+    imm2: int = 0
     privileged: bool = False
     iopl: bool = False
     flags: str = ""
@@ -192,6 +196,8 @@ class Form:
     def spellings(self) -> tuple[str, ...]:
         """The AT&T mnemonics that select this form (with and without the size suffix)."""
         names = (self.mnemonic,) + self.aliases
+        if not self.suffix:
+            return names
         out: list[str] = []
         suffixed = self.size in SUFFIX
         for n in names:
@@ -228,6 +234,8 @@ class Form:
             parts.append("/r")
         if self.imm:
             parts.append({1: "ib", 2: "iw", 4: "id", 8: "io"}[self.imm])
+        if self.imm2:
+            parts.append({1: "ib", 2: "iw", 4: "id", 8: "io"}[self.imm2])
         if self.rel:
             parts.append({1: "cb", 4: "cd"}[self.rel])
         if any(k.startswith("moffs") for k in self.operands):
@@ -307,11 +315,13 @@ def _enc(text: str) -> dict:
         elif tok.startswith("/"):
             out["modrm"] = True
             out["ext"] = int(tok[1:])
+        elif tok == "REX.W":
+            out["size"] = 64              # REX.W with a mnemonic spelled exactly (cmpxchg16b)
         elif tok.endswith("+r"):
             out["plus_r"] = True
             out["opcode"].append(int(tok[:-2], 16))
         elif tok in ("ib", "iw", "id", "io"):
-            out["imm"] = {"ib": 1, "iw": 2, "id": 4, "io": 8}[tok]
+            out["imm2" if "imm" in out else "imm"] = {"ib": 1, "iw": 2, "id": 4, "io": 8}[tok]
         elif tok in ("cb", "cd"):
             out["rel"] = {"cb": 1, "cd": 4}[tok]
         else:
@@ -322,6 +332,7 @@ def _enc(text: str) -> dict:
 
 def _add(mnemonic: str, size: int, operands: tuple[str, ...], enc: str, desc: str, **kw) -> None:
     spec = _enc(enc)
+    size = spec.pop("size", size)
     spec.update(kw)
     _FORMS.append(Form(mnemonic=mnemonic, operands=tuple(operands), size=size, desc=desc, **spec))
 
@@ -417,6 +428,24 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
         _add("cmpxchg", s, (f"r{s}", f"rm{s}"), f"{op} /r",
              "compare the accumulator with r/m; equal: r/m = reg, else accumulator = r/m",
              intel="CMPXCHG", flags=ARITH, lock=True, **g)
+    for s in S:
+        op = "0F C0" if s == 8 else "0F C1"
+        _add("xadd", s, (f"r{s}", f"rm{s}"), f"{op} /r", "exchange and add: r/m += reg, reg = old r/m",
+             intel="XADD", flags=ARITH, lock=True, **g)
+    _add("cmpxchg16b", 0, ("m",), "REX.W 0F C7 /1",
+         "compare %rdx:%rax with the 16-byte m (16-byte aligned); equal: m = %rcx:%rbx (ZF=1), "
+         "else %rdx:%rax = m (ZF=0)", intel="CMPXCHG16B", flags="Z", lock=True, suffix=False, **g)
+    for s in (32, 64):
+        _add("bswap", s, (f"r{s}",), "0F C8+r", "reverse the byte order of a register", intel="BSWAP",
+             **g)
+    ext = (("cbtw", 16, "98", "CBW", "%al sign-extended into %ax"),
+           ("cwtl", 32, "98", "CWDE", "%ax sign-extended into %eax"),
+           ("cltq", 64, "98", "CDQE", "%eax sign-extended into %rax"),
+           ("cwtd", 16, "99", "CWD", "%ax sign-extended into %dx:%ax"),
+           ("cltd", 32, "99", "CDQ", "%eax sign-extended into %edx:%eax"),
+           ("cqto", 64, "99", "CQO", "%rax sign-extended into %rdx:%rax"))
+    for name, s, op, intel, what in ext:
+        _add(name, s, (), op, what, intel=intel, suffix=False, aliases=(intel.lower(),), **g)
     # stack
     g = dict(group="stack")
     _add("push", 64, ("r64",), "50+r", "push a register", intel="PUSH", d64=True, **g)
@@ -429,6 +458,14 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
     _add("popf", 64, (), "9D",
          "pop RFLAGS; IOPL changes only at CPL 0, IF only at CPL <= IOPL", intel="POPFQ", d64=True,
          flags="OSZAPC DIT IOPL", **g)
+    _add("pushf", 16, (), "9C", "push FLAGS (16 bits)", intel="PUSHF", suffix_optional=False, **g)
+    _add("popf", 16, (), "9D", "pop FLAGS (16 bits); IOPL and IF as for popfq", intel="POPF",
+         suffix_optional=False, flags="OSZAPC DIT IOPL", **g)
+    _add("leave", 64, (), "C9", "%rsp = %rbp, then pop %rbp (undo enter)", intel="LEAVE", d64=True,
+         **g)
+    _add("enter", 64, ("imm16", "imm8"), "C8 iw ib",
+         "push %rbp, copy imm8 levels of outer frame pointers, %rbp = frame, %rsp -= imm16",
+         intel="ENTER", d64=True, **g)
 
     # ---------------- arithmetic and logic
     g = dict(group="arithmetic")
@@ -499,27 +536,59 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
              "signed multiply: reg = r/m * imm", intel="IMUL", flags="OC", undefined="SZAP",
              note="imul $imm, %reg is imul $imm, %reg, %reg", **g)
 
+    bits = (("bt", "A3", 4, "BT", "CF = the selected bit"),
+            ("bts", "AB", 5, "BTS", "CF = the selected bit, then set it"),
+            ("btr", "B3", 6, "BTR", "CF = the selected bit, then clear it"),
+            ("btc", "BB", 7, "BTC", "CF = the selected bit, then flip it"))
+    for name, op, n, intel, what in bits:
+        lk = name != "bt"
+        for s in SW:
+            _add(name, s, (f"r{s}", f"rm{s}"), f"0F {op} /r",
+                 what + " (bit number in a register; with memory it may address beyond r/m)",
+                 intel=intel, flags="C", undefined="OSAP", lock=lk, **g)
+        for s in SW:
+            _add(name, s, ("imm8", f"rm{s}"), f"0F BA /{n} ib", what + " (bit number imm8 mod size)",
+                 intel=intel, flags="C", undefined="OSAP", lock=lk, **g)
+    for name, op, intel, what in (("bsf", "BC", "BSF", "lowest set bit"),
+                                  ("bsr", "BD", "BSR", "highest set bit")):
+        for s in SW:
+            _add(name, s, (f"rm{s}", f"r{s}"), f"0F {op} /r",
+                 f"reg = index of the {what} of r/m; r/m = 0: ZF = 1, reg unchanged",
+                 intel=intel, flags="Z", undefined="OSAPC", **g)
+    for name, op, intel, what in (("shld", "A4", "SHLD", "left"), ("shrd", "AC", "SHRD", "right")):
+        for s in SW:
+            _add(name, s, ("imm8", f"r{s}", f"rm{s}"), f"0F {op} /r ib",
+                 f"shift r/m {what} by imm8, filling from reg", intel=intel, flags="OSZPC",
+                 undefined="A", note="count masked to 5 bits (6 for 64-bit); OF defined for count 1 only",
+                 **g)
+            _add(name, s, ("cl", f"r{s}", f"rm{s}"), f"0F {int(op, 16) + 1:02X} /r",
+                 f"shift r/m {what} by %cl, filling from reg", intel=intel, flags="OSZPC",
+                 undefined="A", note="count masked to 5 bits (6 for 64-bit); OF defined for count 1 only",
+                 **g)
+
     # shifts and rotates: by 1 (D0/D1), by %cl (D2/D3), by imm8 (C0/C1); SDM "SAL/SAR/SHL/SHR"
     g = dict(group="shift and rotate")
     shifts = (("rol", 0, "ROL", "rotate left"), ("ror", 1, "ROR", "rotate right"),
+              ("rcl", 2, "RCL", "rotate left through CF"), ("rcr", 3, "RCR", "rotate right through CF"),
               ("shl", 4, "SHL", "shift left"), ("shr", 5, "SHR", "shift right (unsigned)"),
               ("sar", 7, "SAR", "shift right (signed)"))
     for name, n, intel, what in shifts:
-        rot = name in ("rol", "ror")
+        rot = name in ("rol", "ror", "rcl", "rcr")
         fl = "OC" if rot else "OSZPC"
         und = "" if rot else "A"
+        rd = "C" if name in ("rcl", "rcr") else ""
         alias = ("sal",) if name == "shl" else ()
         note = "count masked to 5 bits (6 for 64-bit); count 0 leaves the flags; OF defined for count 1 only"
         for s in S:
             _add(name, s, ("1", f"rm{s}"), f"{'D0' if s == 8 else 'D1'} /{n}", f"{what} by 1",
-                 intel=intel, flags=fl, undefined=und, aliases=alias, note=note,
+                 intel=intel, flags=fl, undefined=und, reads=rd, aliases=alias, note=note,
                  **g)
         for s in S:
             _add(name, s, ("cl", f"rm{s}"), f"{'D2' if s == 8 else 'D3'} /{n}", f"{what} by %cl",
-                 intel=intel, flags=fl, undefined=und, aliases=alias, note=note, **g)
+                 intel=intel, flags=fl, undefined=und, reads=rd, aliases=alias, note=note, **g)
         for s in S:
             _add(name, s, ("imm8", f"rm{s}"), f"{'C0' if s == 8 else 'C1'} /{n} ib", f"{what} by imm8",
-                 intel=intel, flags=fl, undefined=und, aliases=alias, note=note, **g)
+                 intel=intel, flags=fl, undefined=und, reads=rd, aliases=alias, note=note, **g)
 
     # ---------------- control transfer
     g = dict(group="control transfer")
@@ -534,6 +603,16 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
     _add("ret", 64, ("imm16",), "C2 iw", "return and pop imm16 more bytes", intel="RET", d64=True, **g)
     _add("lret", 64, (), "CB", "far return: pop a 64-bit offset, then the selector for %cs",
          intel="RET far", suffix_optional=False, **g)
+    _add("lret", 32, (), "CB", "far return: pop a 32-bit offset, then the selector for %cs",
+         intel="RET far", suffix_optional=False, **g)
+    loops = (("loop", "E2", "LOOP", "decrement %rcx; jump short if it is not 0", "", ()),
+             ("loope", "E1", "LOOPE", "decrement %rcx; jump short if it is not 0 and ZF = 1", "Z",
+              ("loopz",)),
+             ("loopne", "E0", "LOOPNE", "decrement %rcx; jump short if it is not 0 and ZF = 0", "Z",
+              ("loopnz",)),
+             ("jrcxz", "E3", "JRCXZ", "jump short if %rcx is 0", "", ()))
+    for name, op, intel, what, rd, al in loops:
+        _add(name, 0, ("rel8",), f"{op} cb", what, intel=intel, reads=rd, aliases=al, **g)
     for cc, names, reads in CONDITIONS:
         al = tuple("j" + n for n in names[1:])
         _add("j" + names[0], 0, ("rel8",), f"{0x70 + cc:02X} cb", f"jump short if {names[0]}",
@@ -629,6 +708,36 @@ def _build() -> None:  # noqa: C901 - one long, flat table is the point
     _add("iret", 64, (), "CF", "return from an interrupt (pops RIP, CS, RFLAGS, RSP, SS)",
          intel="IRETQ", flags="all (popped)", suffix_optional=False, **g)
     _add("ud2", 0, (), "0F 0B", "raise #UD on purpose", intel="UD2", **g)
+    _add("sysret", 32, (), "0F 07", "return from SYSCALL to 32-bit (compatibility mode) user code",
+         intel="SYSRET", privileged=True, suffix_optional=False, flags="all (from %r11)", **g)
+    _add("iret", 32, (), "CF", "return from an interrupt with 32-bit stack slots", intel="IRETD",
+         flags="all (popped)", suffix_optional=False, **g)
+    _add("sgdt", 64, ("m",), "0F 01 /0", "store GDTR as a 10-byte limit:base to m", intel="SGDT",
+         d64=True, **g)
+    _add("sidt", 64, ("m",), "0F 01 /1", "store IDTR as a 10-byte limit:base to m", intel="SIDT",
+         d64=True, **g)
+    _add("str", 16, ("m16",), "0F 00 /1", "store the task register's selector", intel="STR",
+         no66=True, **g)
+    for s in (16, 32, 64):
+        _add("str", s, (f"r{s}",), "0F 00 /1", "store the task register's selector (zero-extended)",
+             intel="STR", d64=s == 64, **g)
+    for name, op, intel, what in (("clts", "0F 06", "CLTS", "clear CR0.TS"),
+                                  ("invd", "0F 08", "INVD", "invalidate caches (nothing to do here)"),
+                                  ("wbinvd", "0F 09", "WBINVD", "write back and invalidate caches "
+                                                                "(nothing to do here)")):
+        _add(name, 0, (), op, what, intel=intel, privileged=True, **g)
+    for name, op in (("lfence", "0F AE E8"), ("mfence", "0F AE F0"), ("sfence", "0F AE F8")):
+        _add(name, 0, (), op, "memory ordering fence (a no-op: one vCPU at a time)", intel=name.upper(),
+             **g)
+    for s in (16, 32):
+        _add("nop", s, (f"rm{s}",), "0F 1F /0", "do nothing (multi-byte NOP; r/m is not accessed)",
+             intel="NOP", **g)
+    for name, op, intel, fl, rd, what in (
+            ("clc", "F8", "CLC", "C", "", "clear CF"), ("stc", "F9", "STC", "C", "", "set CF"),
+            ("cmc", "F5", "CMC", "C", "C", "complement CF"),
+            ("lahf", "9F", "LAHF", "", "SZAPC", "%ah = SF:ZF:0:AF:0:PF:1:CF"),
+            ("sahf", "9E", "SAHF", "SZAPC", "", "SF ZF AF PF CF = bits 7, 6, 4, 2, 0 of %ah")):
+        _add(name, 0, (), op, what, intel=intel, flags=fl, reads=rd, **g)
 
     for i, f in enumerate(_FORMS):
         object.__setattr__(f, "index", i)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import jitcache  # noqa: F401  (numba cache guard; must come before any kernel)
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_SIZE - 1
@@ -182,7 +184,7 @@ def read_into(mem, maddr, out):
         a = maddr + done
         mfn = a >> PAGE_SHIFT
         off = a & PAGE_MASK
-        chunk = min(PAGE_SIZE - off, n - done)
+        chunk = PAGE_SIZE - off if PAGE_SIZE - off < n - done else n - done
         if mfn >= nmfn:
             out[done:done + chunk] = 0xFF
         else:
@@ -210,14 +212,15 @@ def write_from(mem, maddr, src):
         a = maddr + done
         mfn = a >> PAGE_SHIFT
         off = a & PAGE_MASK
-        chunk = min(PAGE_SIZE - off, n - done)
+        chunk = PAGE_SIZE - off if PAGE_SIZE - off < n - done else n - done
         if mfn < nmfn:
             s = slot_for_write(mem, mfn)
             if s == POOL_FULL:
                 return done
             if s > 0:
                 base = s * PAGE_SIZE + off
-                data[base:base + chunk] = src[done:done + chunk]
+                for i in range(chunk):           # (a loop: slice assignment costs compile time)
+                    data[base + i] = src[done + i]
         done += chunk
     return done
 

@@ -51,6 +51,9 @@ TI_ALLOW_MASK = 0xFF   # bits 0..7: allowed access kinds
 
 ADDR_52 = ((1 << 52) - 1) & ~0xFFF
 NX_INT = np.int64(-(1 << 63))
+# Constant arguments for kernel calls: a literal (``True``, ``4``) would make numba
+# compile a separate copy of the callee for that value.
+YES, NO = np.bool_(True), np.bool_(False)
 
 # Walk results are >= 0 (a machine address) or a fault, encoded as
 # -(1 + (vector << 32) + error_code).
@@ -219,9 +222,9 @@ def walk_kernel(mem, st, va, access, opts, trace):
     mode = paging_mode(st)
     if mode == 4:
         if not is_canonical(va):
-            return make_fault(VEC_GP, 0)
+            return make_fault(np.int64(VEC_GP), np.int64(0))
         table = st[R.CR3] & ADDR_52 & ~maxphy_mask(st)
-        return walk_levels(mem, st, va, access, opts, trace, table, 4, 4)
+        return walk_levels(mem, st, va, access, opts, trace, table, np.int64(4), np.int64(4))
     if mode == 3:
         return walk_pae(mem, st, va & 0xFFFFFFFF, access, opts, trace)
     if mode == 0:
@@ -231,7 +234,7 @@ def walk_kernel(mem, st, va, access, opts, trace):
         if (st[R.EFER] & R.EFER_LMA) != 0:
             return va
         return va & 0xFFFFFFFF
-    return make_fault(VEC_GP, 0)      # 32-bit 2-level paging is not modelled
+    return make_fault(np.int64(VEC_GP), np.int64(0))      # 32-bit 2-level paging is not modelled
 
 
 @njit(cache=True)
@@ -244,8 +247,8 @@ def walk_pae(mem, st, va, access, opts, trace):
         trace[4, 0] = 1
         trace[4, 1] = 12
     if (e & PTE_P) == 0:
-        return make_fault(VEC_PF, pf_code(st, access, False, False))
-    return walk_levels(mem, st, va, access, opts, trace, e & ADDR_52, 2, 3)
+        return make_fault(np.int64(VEC_PF), pf_code(st, access, NO, NO))
+    return walk_levels(mem, st, va, access, opts, trace, e & ADDR_52, np.int64(2), np.int64(3))
 
 
 @njit(cache=True)
@@ -273,16 +276,16 @@ def walk_levels(mem, st, va, access, opts, trace, table, top, mode):
             trace[4, 0] = n + 1
         n += 1
         if (e & PTE_P) == 0:
-            return make_fault(VEC_PF, pf_code(st, access, False, False))
+            return make_fault(np.int64(VEC_PF), pf_code(st, access, NO, NO))
         if (e & rsvd) != 0:
-            return make_fault(VEC_PF, pf_code(st, access, True, True))
+            return make_fault(np.int64(VEC_PF), pf_code(st, access, YES, YES))
         and_bits &= e
         or_bits |= e
         if level == 1:
             break
         if (e & PTE_PS) != 0:
             if large_page_rsvd(level, e, page1gb):
-                return make_fault(VEC_PF, pf_code(st, access, True, True))
+                return make_fault(np.int64(VEC_PF), pf_code(st, access, YES, YES))
             size_log2 = shift
             break
         table = e & ADDR_52
@@ -290,7 +293,7 @@ def walk_levels(mem, st, va, access, opts, trace, table, top, mode):
         trace[4, 1] = size_log2
     if (opts & WALK_CHECK) != 0 and not allowed(
             st, access, (and_bits & PTE_RW) != 0, (and_bits & PTE_US) != 0, or_bits < 0):
-        return make_fault(VEC_PF, pf_code(st, access, True, False))
+        return make_fault(np.int64(VEC_PF), pf_code(st, access, YES, NO))
     if (opts & WALK_SET_AD) != 0:
         set_accessed_dirty(mem, trace, n, 1 if mode == 3 else 0, (access & ACC_WRITE) != 0)
     page_mask = (np.int64(1) << size_log2) - 1
@@ -307,21 +310,21 @@ def set_accessed_dirty(mem, trace, n, first, write):
         if i == n - 1 and write:
             new |= PTE_D
         if new != raw:
-            store(mem, trace[i, 0], 8, new)
+            store(mem, trace[i, 0], np.int64(8), new)
             trace[i, 1] = new
 
 
 @njit(cache=True)
 def tlb_fill(mem, tlb, st, va, access, trace):
     """Walk ``va`` and, if it translates, cache the 4 KiB slice in the TLB."""
-    r = walk_kernel(mem, st, va, access, WALK_SET_AD | WALK_CHECK | WALK_TRACE, trace)
+    r = walk_kernel(mem, st, va, access, np.int64(WALK_SET_AD | WALK_CHECK | WALK_TRACE), trace)
     if r < 0 or paging_mode(st) == 0:
         return r
     n = trace[4, 0]
     mode = paging_mode(st)
-    rw_all = True
-    us_all = True
-    xd_any = False
+    rw_all = YES
+    us_all = YES
+    xd_any = NO
     first = 1 if mode == 3 else 0   # PDPTE registers carry no RW/US/XD in PAE
     for i in range(first, n):
         e = trace[i, 1]
@@ -407,7 +410,7 @@ def translate(mem, tlb, st, va, access, trace):
 def translate_slow(mem, tlb, st, va, access, trace):
     """TLB miss, denied access (maybe a first write that must set D), or paging off."""
     if paging_mode(st) == 0:
-        return walk_kernel(mem, st, va, access, 0, trace)
+        return walk_kernel(mem, st, va, access, np.int64(0), trace)
     return tlb_fill(mem, tlb, st, va, access, trace)
 
 
@@ -475,7 +478,7 @@ def walk_batch(mem, st, vas, out):
         slow[:] = True
     for k in range(vas.shape[0]):
         if slow[k]:
-            out[k] = walk_kernel(mem, st, vas[k], 0, 0, trace)
+            out[k] = walk_kernel(mem, st, vas[k], np.int64(0), np.int64(0), trace)
 
 
 @njit(cache=True)

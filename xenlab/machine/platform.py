@@ -93,11 +93,13 @@ def build(machine_cls, profile, memory=None, seed=0):
 
 
 def _vcpus(m):
-    """One vCPU per enabled CPU of the profile; vCPU i owns LAPIC i.  An interrupt
+    """One vCPU per enabled CPU of the profile; vCPU i owns LAPIC i (and CPUID
+    reports that LAPIC's id as its initial APIC ID).  An interrupt
     that becomes deliverable at a LAPIC sets that vCPU's pending-interrupt slot;
     ``Machine.run_native`` acknowledges it on the "irq" exit and injects the vector."""
     from .cpu import Vcpu
-    m.vcpus = [Vcpu(m.memory, m.ports, m.mmio, i) for i in range(len(m.lapics))]
+    m.vcpus = [Vcpu(m.memory, m.ports, m.mmio, i, apic_id=lap.apic_id)
+               for i, lap in enumerate(m.lapics)]
 
     def pending(cpu):
         m.vcpus[cpu].irq_pending = True

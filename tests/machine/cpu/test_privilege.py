@@ -195,3 +195,16 @@ def test_fault_in_handler_delivery_becomes_double_fault_then_triple_fault():
 def test_intercepted_gp_exits_with_state_before_the_instruction():
     r = snip("movq $1, %rax\npushq %rax\nmovq %rax, %cr0", cpl=3)
     assert r.vector == 13 and r.regs["rip"] == 0x100000 + 8 and r.regs["rsp"] == 0x3F00000 - 8
+
+
+@pytest.mark.parametrize("text,vector", [
+    ("pushq %rax", 12), ("popq %rax", 12), ("call .+5", 12), ("ret", 12), ("pushfq", 12),
+    ("movq 8(%rsp), %rax", 12), ("movq %rax, -8(%rbp)", 12), ("addq $1, (%rsp,%rcx,8)", 12),
+    ("movq (%rax), %rbx", 13), ("movq %fs:(%rsp), %rax", 13)])
+def test_non_canonical_stack_reference_is_ss0_others_gp0(text, vector):
+    """SDM Vol. 3 §6.15: a non-canonical address that refers to the stack segment
+    (implicit stack operations, RSP/RBP-based operands) is #SS(0); others #GP(0)."""
+    bad = 0x0000800000000010                      # just past the lower canonical half
+    r = snip(text, regs={"rsp": bad, "rbp": bad, "rax": bad, "rcx": 0})
+    assert (r.exit, r.vector, r.error_code) == ("exception", vector, 0), text
+    assert r.regs["rip"] == 0x100000 and r.regs["rsp"] == bad

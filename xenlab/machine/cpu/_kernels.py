@@ -1,3 +1,8 @@
-"""Loads the jitted kernels (kept apart so ``import xenlab`` stays light)."""
+"""Loads the jitted kernels (kept apart so ``import xenlab`` stays light) and
+links the CPU's units (units.py) once per process."""
 
+from . import access, decoder, exceptions, execute, hot, slowpath, system, translate  # noqa: F401
 from .run import run_loop  # noqa: F401
+from .units import link
+
+FP = link()

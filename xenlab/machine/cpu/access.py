@@ -13,11 +13,7 @@ exits unless the log already holds it, in which case the recorded value is
 used.  The next ``run()`` re-executes the instruction with the log filled in,
 so an instruction completes after as many exits as it has device accesses.
 
-The code cache ``dc`` is a tuple shared by the vCPUs of one memory:
-``dec`` (int64[(npages)*4096, 3]: info, disp, imm per byte offset of a cached
-code page; page 0 is scratch for instructions that are never cached),
-``page_of_slot`` (int32 per memory slot), ``slot_of_page``, ``dmeta``, a walk
-trace and fetch/decode scratch buffers.
+The code cache ``dc = (cc, page_of_slot)`` is described in cache.py.
 """
 
 import numpy as np
@@ -25,27 +21,28 @@ from numba import njit
 
 from .. import memory as M
 from .. import regs as R
-from ..mmu import (ACC_FETCH, ACC_WRITE, T_INFO, T_SLOT, TI_VALID, fault_vector,
-                   make_fault, tlb_drop_slot, tlb_flush_all, tlb_lookup, translate_slow)
+from ..mmu import (ACC_FETCH, ACC_WRITE, NO, T_INFO, T_SLOT, TI_VALID, YES, fault_vector,
+                   tlb_drop_slot, tlb_flush_all, tlb_lookup, translate_slow)
 from ..pte import VEC_PF
 from . import slots as S
+from . import units as U
+from .cache import (C_BMAP, C_CODE_GEN, C_CODEW, C_ENT_NEXT, C_FP, C_MEM_GEN, C_NEXT,
+                    C_NPAGES, C_SOP, C_TRACE, PAGE, TRACE_WORDS)
 
-# dc tuple indices
-DC_DEC, DC_PAGE_OF_SLOT, DC_SLOT_OF_PAGE, DC_META, DC_TRACE, DC_FBUF, DC_DOUT, DC_SAVE = range(8)
-# dmeta fields
-DM_NEXT, DM_NPAGES, DM_CODE_GEN, DM_MEM_GEN, DM_CODEW = range(5)
-META_CODE_WRITES = 4      # memory meta[] field bumped by Python-side writes to code frames
-
-PAGE = 4096
+XLATE_ARGS = (U.MEM_T, U.I64A, U.TLB_T, U.DC_T, U.I64, U.I64)
+PAGE_ARGS = (U.MEM_T, U.I64A, U.TLB_T, U.DC_T, U.I64, U.I64)
+call_xlate = U.caller(U.I64, XLATE_ARGS)
+call_page = U.caller(U.I64, PAGE_ARGS)
 
 
-@njit(cache=True)
-def xlate(mem, st, tlb, dc, va, acc):
-    """Machine address of ``va`` for access kind ``acc``, or < 0 with STATUS set."""
-    r = tlb_lookup(tlb, va, acc)
-    if r >= 0:
-        return r
-    r = translate_slow(mem, tlb, st, va, acc, dc[DC_TRACE])
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def xlate_slow(mem, st, tlb, dc, va, acc):
+    """Unit U_XLATE: walk ``va`` (TLB miss or denied); a machine address, or
+    < 0 with STATUS (and FAULT_ADDR for a #PF) set."""
+    cc = dc[0]
+    t = cc[C_TRACE]
+    trace = cc[t:t + TRACE_WORDS].reshape((5, 2))
+    r = translate_slow(mem, tlb, st, va, acc, trace)
     if r < 0:
         st[S.STATUS] = r
         if fault_vector(r) == VEC_PF:
@@ -53,8 +50,20 @@ def xlate(mem, st, tlb, dc, va, acc):
     return r
 
 
-@njit(cache=True)
-def external(st, xi, kind, addr, size, write, value, va):
+U.register(U.U_XLATE, xlate_slow, XLATE_ARGS)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def xlate(mem, st, tlb, dc, va, acc):
+    """Machine address of ``va`` for access kind ``acc``, or < 0 with STATUS set."""
+    r = tlb_lookup(tlb, va, acc)
+    if r >= 0:
+        return r
+    return call_xlate(dc[0][C_FP + U.U_XLATE], (mem, st, tlb, dc, va, acc))
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def external(st, kind, addr, size, write, value, va):
     """The next external (port or MMIO) access of this instruction.
 
     Returns the logged value if the access was already done by the caller,
@@ -66,15 +75,16 @@ def external(st, xi, kind, addr, size, write, value, va):
         return st[S.X_VAL0 + idx]
     if idx >= S.X_MAX:
         st[S.STATUS] = S.EXIT_INTERNAL
-        xi[S.XI_A] = 2
+        st[S.XI + S.XI_A] = 2
         return 0
-    xi[S.XI_REASON] = kind
-    xi[S.XI_A] = addr
-    xi[S.XI_B] = size
-    xi[S.XI_C] = 1 if write else 0
-    xi[S.XI_D] = value if write else 0
-    xi[S.XI_E] = va
-    xi[S.XI_F] = 0
+    x = S.XI
+    st[x + S.XI_REASON] = kind
+    st[x + S.XI_A] = addr
+    st[x + S.XI_B] = size
+    st[x + S.XI_C] = 1 if write else 0
+    st[x + S.XI_D] = value if write else 0
+    st[x + S.XI_E] = va
+    st[x + S.XI_F] = 0
     st[S.X_VAL0 + idx] = -1 if size == 8 else (np.int64(1) << (8 * size)) - 1
     st[S.X_PENDING] = 1
     st[S.X_RIP] = st[R.RIP]
@@ -82,23 +92,22 @@ def external(st, xi, kind, addr, size, write, value, va):
     return 0
 
 
-@njit(cache=True)
-def phys_read(mem, st, xi, ma, size, va):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def phys_read(mem, st, ma, size, va):
     mfn = ma >> 12
     if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
-        return external(st, xi, np.int64(S.EXIT_MMIO), ma, size, np.bool_(False), np.int64(0), va)
-    v = M.load(mem, ma, size)
-    return v
+        return external(st, np.int64(S.EXIT_MMIO), ma, size, NO, np.int64(0), va)
+    return M.load(mem, ma, size)
 
 
-@njit(cache=True)
-def phys_write(mem, st, tlb, dc, xi, ma, size, value, va):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def phys_write(mem, st, dc, ma, size, value, va):
     mfn = ma >> 12
     if mfn < mem[M.M_META][M.META_NMFN]:
         s = mem[M.M_SLOT_OF][mfn]
         if s < 0:
             m = -1 if size == 8 else (np.int64(1) << (8 * size)) - 1
-            external(st, xi, np.int64(S.EXIT_MMIO), ma, size, np.bool_(True), value & m, va)
+            external(st, np.int64(S.EXIT_MMIO), ma, size, YES, value & m, va)
             return
         if s > 0 and (mem[M.M_SLOT_FLAGS][s] & M.SLOT_CODE) != 0:
             code_invalidate(mem, dc, s)
@@ -106,15 +115,15 @@ def phys_write(mem, st, tlb, dc, xi, ma, size, value, va):
         st[S.STATUS] = S.EXIT_POOL
 
 
-@njit(cache=True)
-def vread(mem, st, tlb, dc, xi, va, size, acc):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def vread(mem, st, tlb, dc, va, size, acc):
     """Read ``size`` bytes at linear ``va``; on fault or exit STATUS != 0."""
     off = va & 0xFFF
     if off + size <= PAGE:
         ma = xlate(mem, st, tlb, dc, va, acc)
         if ma < 0:
             return np.int64(0)
-        return phys_read(mem, st, xi, ma, size, va)
+        return phys_read(mem, st, ma, size, va)
     lo = PAGE - off
     ma1 = xlate(mem, st, tlb, dc, va, acc)
     if ma1 < 0:
@@ -125,15 +134,15 @@ def vread(mem, st, tlb, dc, xi, va, size, acc):
     v = np.int64(0)
     for i in range(size):
         a = ma1 + i if i < lo else ma2 + (i - lo)
-        b = phys_read(mem, st, xi, a, np.int64(1), va + i)
+        b = phys_read(mem, st, a, np.int64(1), va + i)
         if st[S.STATUS] != 0:
             return np.int64(0)
         v |= (b & 0xFF) << (8 * i)
     return v
 
 
-@njit(cache=True)
-def vwrite(mem, st, tlb, dc, xi, va, size, value, acc):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def vwrite(mem, st, tlb, dc, va, size, value, acc):
     """Write ``size`` bytes at linear ``va``; both pages are checked before a split write."""
     acc |= ACC_WRITE
     off = va & 0xFFF
@@ -141,7 +150,7 @@ def vwrite(mem, st, tlb, dc, xi, va, size, value, acc):
         ma = xlate(mem, st, tlb, dc, va, acc)
         if ma < 0:
             return
-        phys_write(mem, st, tlb, dc, xi, ma, size, value, va)
+        phys_write(mem, st, dc, ma, size, value, va)
         return
     lo = PAGE - off
     ma1 = xlate(mem, st, tlb, dc, va, acc)
@@ -152,12 +161,12 @@ def vwrite(mem, st, tlb, dc, xi, va, size, value, acc):
         return
     for i in range(size):
         a = ma1 + i if i < lo else ma2 + (i - lo)
-        phys_write(mem, st, tlb, dc, xi, a, np.int64(1), (value >> (8 * i)) & 0xFF, va + i)
+        phys_write(mem, st, dc, a, np.int64(1), (value >> (8 * i)) & 0xFF, va + i)
         if st[S.STATUS] != 0:
             return
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def probe_write(mem, st, tlb, dc, va, size, acc):
     """Check that ``va`` is writable (INS checks before it reads the port)."""
     acc |= ACC_WRITE
@@ -171,128 +180,158 @@ def probe_write(mem, st, tlb, dc, va, size, acc):
 
 # -- the code cache ---------------------------------------------------------------
 
-@njit(cache=True)
-def clear_page(dc, p):
-    dec = dc[DC_DEC]
-    dec[p * PAGE:(p + 1) * PAGE, :] = 0
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def clear_page(cc, p):
+    """Forget the blocks of cache page ``p``."""
+    b = cc[C_BMAP] + p * PAGE
+    cc[b:b + PAGE] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def code_invalidate(mem, dc, s):
-    """A store hit slot ``s``, which holds cached code: drop that page's cache."""
-    pos = dc[DC_PAGE_OF_SLOT]
+    """A store hit slot ``s``, which holds cached code: drop that page's blocks."""
+    cc, pos = dc
     p = np.int64(pos[s]) if s < pos.shape[0] else np.int64(0)
     if p > 0:
-        clear_page(dc, p)
+        clear_page(cc, p)
         pos[s] = 0
-        dc[DC_SLOT_OF_PAGE][p] = 0
+        cc[cc[C_SOP] + p] = 0
     mem[M.M_SLOT_FLAGS][s] &= ~np.uint8(M.SLOT_CODE)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alloc_page(mem, st, tlb, dc, s):
     """Give slot ``s`` a cache page (round robin eviction) and mark it as code."""
-    meta = dc[DC_META]
-    p = meta[DM_NEXT]
-    meta[DM_NEXT] = p + 1 if p + 1 < meta[DM_NPAGES] else 1
-    sop = dc[DC_SLOT_OF_PAGE]
-    old = sop[p]
+    cc, pos = dc
+    p = cc[C_NEXT]
+    cc[C_NEXT] = p + 1 if p + 1 < cc[C_NPAGES] else 1
+    sop = cc[C_SOP]
+    old = cc[sop + p]
     if old > 0:
-        clear_page(dc, p)
-        dc[DC_PAGE_OF_SLOT][old] = 0
+        clear_page(cc, p)
+        pos[old] = 0
         mem[M.M_SLOT_FLAGS][old] &= ~np.uint8(M.SLOT_CODE)
-    sop[p] = s
-    dc[DC_PAGE_OF_SLOT][s] = p
+    cc[sop + p] = s
+    pos[s] = p
     mem[M.M_SLOT_FLAGS][s] |= np.uint8(M.SLOT_CODE)
     tlb_drop_slot(tlb, s)
-    meta[DM_CODE_GEN] += 1
-    st[S.CODE_GEN_SEEN] = meta[DM_CODE_GEN]
+    cc[C_CODE_GEN] += 1
+    st[S.CODE_GEN_SEEN] = cc[C_CODE_GEN]
     return p
 
 
-@njit(cache=True)
-def enter_page(mem, st, tlb, dc, xi, rip, acc):
-    """Start fetching from the page holding ``rip``: (cache base, pool base) or (-1, 0)."""
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def enter_page(mem, st, tlb, dc, rip, acc):
+    """Unit U_PAGE: the cache page for the code page holding ``rip`` (allocated
+    if need be), or -1: a fetch fault (STATUS set) or code in MMIO (STATUS clear;
+    the general path reports it)."""
     ma = xlate(mem, st, tlb, dc, rip, acc | ACC_FETCH)
     if ma < 0:
-        return np.int64(-1), np.int64(0)
+        return np.int64(-1)
     mfn = ma >> 12
     if mfn >= mem[M.M_META][M.META_NMFN]:
-        st[S.STATUS] = S.EXIT_INTERNAL
-        xi[S.XI_A] = S.INTERNAL_FETCH_MMIO
-        return np.int64(-1), np.int64(0)
+        return np.int64(-1)
     s = np.int64(mem[M.M_SLOT_OF][mfn])
     if s < 0:
-        st[S.STATUS] = S.EXIT_INTERNAL
-        xi[S.XI_A] = S.INTERNAL_FETCH_MMIO
-        return np.int64(-1), np.int64(0)
+        return np.int64(-1)
     if s == 0:
         s = M.slot_for_write(mem, mfn)
         if s < 0:
             st[S.STATUS] = S.EXIT_POOL
-            return np.int64(-1), np.int64(0)
-    p = np.int64(dc[DC_PAGE_OF_SLOT][s])
+            return np.int64(-1)
+    p = np.int64(dc[1][s])
     if p == 0:
         p = alloc_page(mem, st, tlb, dc, s)
-    return p * PAGE, s * PAGE
+    return p
 
 
-@njit(cache=True)
+U.register(U.U_PAGE, enter_page, PAGE_ARGS)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def flush_code(mem, dc):
+    """Forget every cached block and page (entries ran out, or memory was restored)."""
+    cc, pos = dc
+    sop = cc[C_SOP]
+    flags = mem[M.M_SLOT_FLAGS]
+    for p in range(1, cc[C_NPAGES]):
+        s = cc[sop + p]
+        if s != 0:
+            clear_page(cc, p)
+            cc[sop + p] = 0
+            if s < pos.shape[0]:
+                pos[s] = 0
+            if s < flags.shape[0]:
+                flags[s] &= ~np.uint8(M.SLOT_CODE)
+    cc[C_ENT_NEXT] = 1
+    cc[C_NEXT] = 1
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sync_caches(mem, st, tlb, dc):
     """At run entry: catch up with memory restores, Python writes to code frames
     and code pages other vCPUs made (their stores must miss this vCPU's TLB)."""
-    meta = dc[DC_META]
+    cc, pos = dc
     mmeta = mem[M.M_META]
     flags = mem[M.M_SLOT_FLAGS]
-    if meta[DM_MEM_GEN] != mmeta[M.META_GEN]:
-        sop = dc[DC_SLOT_OF_PAGE]
-        for p in range(1, meta[DM_NPAGES]):
-            if sop[p] != 0:
-                clear_page(dc, p)
-                sop[p] = 0
-        dc[DC_PAGE_OF_SLOT][:] = 0
-        meta[DM_MEM_GEN] = mmeta[M.META_GEN]
+    if cc[C_MEM_GEN] != mmeta[M.META_GEN]:
+        sop = cc[C_SOP]
+        for p in range(1, cc[C_NPAGES]):
+            if cc[sop + p] != 0:
+                clear_page(cc, p)
+                cc[sop + p] = 0
+        pos[:] = 0
+        cc[C_ENT_NEXT] = 1
+        cc[C_MEM_GEN] = mmeta[M.META_GEN]
     if st[S.MEM_GEN_SEEN] != mmeta[M.META_GEN]:
         tlb_flush_all(tlb)
         st[S.MEM_GEN_SEEN] = mmeta[M.META_GEN]
-    if meta[DM_CODEW] != mmeta[META_CODE_WRITES]:
-        sop = dc[DC_SLOT_OF_PAGE]
-        for p in range(1, meta[DM_NPAGES]):
-            s = sop[p]
+    if cc[C_CODEW] != mmeta[M.META_CODE_WRITES]:
+        sop = cc[C_SOP]
+        for p in range(1, cc[C_NPAGES]):
+            s = cc[sop + p]
             if s != 0 and (flags[s] & M.SLOT_CODE) == 0:
-                clear_page(dc, p)
-                dc[DC_PAGE_OF_SLOT][s] = 0
-                sop[p] = 0
-        meta[DM_CODEW] = mmeta[META_CODE_WRITES]
-    if st[S.CODE_GEN_SEEN] != meta[DM_CODE_GEN]:
+                clear_page(cc, p)
+                pos[s] = 0
+                cc[sop + p] = 0
+        cc[C_CODEW] = mmeta[M.META_CODE_WRITES]
+    if st[S.CODE_GEN_SEEN] != cc[C_CODE_GEN]:
         wbits = np.int64((1 << ACC_WRITE) | (1 << (ACC_WRITE | 4)))
         for i in range(tlb.shape[0]):
             if (tlb[i, T_INFO] & TI_VALID) != 0 and (tlb[i, T_INFO] & wbits) != 0:
                 s = tlb[i, T_SLOT]
                 if s > 0 and (flags[s] & M.SLOT_CODE) != 0:
                     tlb[i, T_INFO] &= ~wbits
-        st[S.CODE_GEN_SEEN] = meta[DM_CODE_GEN]
+        st[S.CODE_GEN_SEEN] = cc[C_CODE_GEN]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fetch_bytes(mem, st, tlb, dc, rip, acc, buf):
-    """Copy up to 15 instruction bytes at ``rip`` into ``buf``; returns how many
-    could be fetched (a fault on the second page stops the copy, STATUS kept
-    clear: the decoder decides whether it needed those bytes)."""
+    """Copy up to 15 instruction bytes at ``rip`` into ``buf``; returns (how many
+    could be fetched, a fault (< 0), 1 for MMIO or 0, the address it stopped at).  A fault on the
+    second page stops the copy with STATUS clear: the decoder decides whether it
+    needed those bytes."""
     n = 0
     va = rip
     while n < 15:
         ma = tlb_lookup(tlb, va, acc | ACC_FETCH)
         if ma < 0:
-            ma = translate_slow(mem, tlb, st, va, acc | ACC_FETCH, dc[DC_TRACE])
+            ma = xlate(mem, st, tlb, dc, va, acc | ACC_FETCH)
             if ma < 0:
-                return n, ma, va
+                r = st[S.STATUS]
+                st[S.STATUS] = 0
+                return n, r, va
         mfn = ma >> 12
-        if mfn < mem[M.M_META][M.META_NMFN] and mem[M.M_SLOT_OF][mfn] < 0:
-            return n, make_fault(np.int64(0), np.int64(0)), va
-        take = min(15 - n, PAGE - (va & 0xFFF))
+        slot = np.int64(mem[M.M_SLOT_OF][mfn]) if mfn < mem[M.M_META][M.META_NMFN] else np.int64(0)
+        if slot < 0:
+            return n, np.int64(1), va           # code in an MMIO frame
+        take = 15 - n
+        if take > PAGE - (va & 0xFFF):
+            take = PAGE - (va & 0xFFF)
+        data = mem[M.M_DATA]
+        base = slot * PAGE + (ma & 0xFFF)       # slot 0 is the all-zero frame
         for i in range(take):
-            buf[n + i] = np.uint8(M.load(mem, ma + i, np.int64(1)))
+            buf[n + i] = data[base + i]
         n += take
         va += take
     return n, np.int64(0), va

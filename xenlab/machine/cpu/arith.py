@@ -13,7 +13,7 @@ from .regfile import MASKS, sext
 SIGNS = F.SIGNS
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def alu(st, sub, szc, a, b):
     """``a sub b`` at size ``szc`` (operands zero-extended); records the flags."""
     m = MASKS[szc]
@@ -44,28 +44,29 @@ def alu(st, sub, szc, a, b):
     else:
         r = a - b
         k = F.K_SUB
+    r &= m
     st[S.LF_KIND] = k * 4 + szc
     st[S.LF_A] = a
     st[S.LF_B] = b
     st[S.LF_RES] = r
-    return r & m
+    return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def incdec(st, dec, szc, a):
     m = MASKS[szc]
     c = F.carry(st)
     st[S.LF_C] = c
     a &= m
-    r = a - 1 if dec else a + 1
+    r = (a - 1 if dec else a + 1) & m
     st[S.LF_KIND] = (F.K_DEC if dec else F.K_INC) * 4 + szc
     st[S.LF_A] = a
     st[S.LF_B] = 1
     st[S.LF_RES] = r
-    return r & m
+    return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def szp(szc, r):
     """SF, ZF and PF of a result (for eagerly computed flags)."""
     m = MASKS[szc]
@@ -78,7 +79,7 @@ def szp(szc, r):
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def shift(st, sub, szc, a, count):
     """ROL ROR RCL RCR SHL SHR SAL SAR (SDM Vol. 2 "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR").
 
@@ -149,7 +150,7 @@ def shift(st, sub, szc, a, count):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def shxd(st, right, szc, a, b, count):
     """SHLD / SHRD: shift ``a``, filling from ``b``; count 0 changes nothing."""
     bits = 8 << szc
@@ -174,7 +175,7 @@ def shxd(st, right, szc, a, b, count):
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def mulu64(a, b):
     """Unsigned 64x64 -> 128 product as (low, high) int64 words."""
     m32 = np.int64(0xFFFFFFFF)
@@ -192,7 +193,7 @@ def mulu64(a, b):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def muls64(a, b):
     """Signed 64x64 -> 128 product as (low, high)."""
     lo, hi = mulu64(a, b)
@@ -203,7 +204,7 @@ def muls64(a, b):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def divu128(hi, lo, d):
     """Unsigned (hi:lo) / d -> (quotient, remainder, overflow) by long division."""
     if not F.ult(hi, d):
@@ -220,7 +221,7 @@ def divu128(hi, lo, d):
     return q, r, False
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_mul_flags(st, szc, lo, overflow):
     """CF = OF = overflow; SF, ZF, PF from the low half, AF clear (undefined by the
     SDM; these are the values QEMU and unicorn produce)."""
@@ -230,7 +231,7 @@ def set_mul_flags(st, szc, lo, overflow):
     F.set_arith(st, f)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def imul_trunc(st, szc, a, b):
     """Two/three-operand IMUL: the truncated product, CF=OF when it did not fit."""
     if szc == 3:
@@ -247,7 +248,7 @@ def imul_trunc(st, szc, a, b):
     return r & MASKS[szc]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def muldiv(st, sub, szc, src):
     """F6/F7 /4-/7: MUL IMUL DIV IDIV on the accumulator; False means #DE."""
     m = MASKS[szc]
@@ -275,7 +276,7 @@ def muldiv(st, sub, szc, src):
         else:
             sn = sext(n, np.int64(1))
             sd = sext(src, np.int64(0))
-            q = abs(sn) // abs(sd)
+            q = (sn if sn >= 0 else -sn) // (sd if sd >= 0 else -sd)
             if (sn < 0) != (sd < 0):
                 q = -q
             r = sn - q * sd
@@ -343,7 +344,7 @@ def muldiv(st, sub, szc, src):
     else:
         sn = sext(n, szc + 1) if szc == 1 else n
         sd = sext(src, szc)
-        q = abs(sn) // abs(sd)
+        q = (sn if sn >= 0 else -sn) // (sd if sd >= 0 else -sd)
         if (sn < 0) != (sd < 0):
             q = -q
         r = sn - q * sd
@@ -354,7 +355,7 @@ def muldiv(st, sub, szc, src):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_pair(st, szc, lo, hi):
     """rAX = lo, rDX = hi at the operand size (16: merge, 32: zero-extend)."""
     if szc == 3:

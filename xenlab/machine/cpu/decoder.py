@@ -13,12 +13,13 @@ import numpy as np
 from numba import njit
 
 from . import ops as O
+from . import units as U
 
 # -- table entry layout --------------------------------------------------------
 T_MODRM = 1 << 12
 T_BYTE = 1 << 13
 T_IMM_SHIFT = 14          # 4 bits
-IMM_NONE, IMM_B, IMM_UB, IMM_W, IMM_Z, IMM_V, IMM_MOFFS, IMM_FAR = range(8)
+IMM_NONE, IMM_B, IMM_UB, IMM_W, IMM_Z, IMM_V, IMM_MOFFS, IMM_FAR, IMM_ENTER = range(9)
 T_D64 = 1 << 18           # default operand size 64 in 64-bit mode (push/pop/...)
 T_F64 = 1 << 19           # operand size always 64 in 64-bit mode (near branches)
 T_REGOP_R = 1 << 20       # register in opcode bits 2:0 -> reg operand
@@ -52,7 +53,7 @@ T1 = np.zeros(256, dtype=np.int64)     # one-byte opcode map
 T2 = np.zeros(256, dtype=np.int64)     # 0F xx
 NGROUPS = 16
 G = np.zeros(NGROUPS * 8, dtype=np.int64)   # group entries, by ModRM.reg
-GRP1, GRP1A, GRP2, GRP3, GRP4, GRP5, GRP11, GRP6, GRP7, GRP8, GRP0F1F = range(1, 12)
+GRP1, GRP1A, GRP2, GRP3, GRP4, GRP5, GRP11, GRP6, GRP7, GRP8, GRP0F1F, GRP9 = range(1, 13)
 
 M = T_MODRM
 # ALU ops 00-3F: op r/m,reg / reg,r/m / acc,imm (SDM Table A-2 rows 0-3)
@@ -130,6 +131,7 @@ T1[0xC2] = E(O.RET_I, 0, T_F64, imm=IMM_W)
 T1[0xC3] = E(O.RET, 0, T_F64)
 T1[0xC6] = E(0, 0, M, T_BYTE, W, imm=IMM_B, group=GRP11)
 T1[0xC7] = E(0, 0, M, W, imm=IMM_Z, group=GRP11)
+T1[0xC8] = E(O.ENTER, 0, T_D64, imm=IMM_ENTER)
 T1[0xC9] = E(O.LEAVE, 0, T_D64)
 T1[0xCB] = E(O.LRET)
 T1[0xCC] = E(O.INT3)
@@ -182,8 +184,7 @@ T2[0x07] = E(O.SYSRET)
 T2[0x09] = E(O.WBINVD)
 T2[0x08] = E(O.WBINVD)                     # INVD: no caches to drop
 T2[0x0B] = E(O.UD)
-T2[0x18] = E(O.NOP, 0, M, T_MEMONLY)       # prefetch hints
-T2[0x1F] = E(O.NOP, 0, M)                  # multi-byte NOP r/m
+T2[0x1F] = E(0, 0, M, group=GRP0F1F)        # multi-byte NOP r/m (0F 1F /0)
 T2[0x20] = E(O.MOV_R_CR, 0, M, T_REGONLY, T_SZ64)
 T2[0x22] = E(O.MOV_CR_R, 0, M, T_REGONLY, T_SZ64)
 T2[0x30] = E(O.WRMSR)
@@ -211,6 +212,7 @@ T2[0xBE] = E(O.MOVX, 0, M, R, T_X1, sz2=0)
 T2[0xBF] = E(O.MOVX, 0, M, R, T_X1, sz2=1)
 T2[0xC0] = E(O.XADD, 0, M, T_BYTE, RMW)
 T2[0xC1] = E(O.XADD, 0, M, RMW)
+T2[0xC7] = E(0, 0, M, group=GRP9)
 for r in range(8):
     T2[0xC8 + r] = E(O.BSWAP, 0, T_REGOP_R)
 
@@ -222,10 +224,9 @@ def _g(group, reg, entry):
 for aop in range(8):
     _g(GRP1, aop, E(O.ALU_RM_I, aop, RMW if aop != O.CMP else R))
 _g(GRP1A, 0, E(O.POP_RM, 0, W, T_D64))
-for sop in range(8):
-    _g(GRP2, sop, E(O.SHIFT, sop))
+for sop in (0, 1, 2, 3, 4, 5, 7):            # /6 (an undocumented SHL) is not in the subset
+    _g(GRP2, sop, E(O.SHIFT, sop, RMW))
 _g(GRP3, 0, E(O.ALU_RM_I, O.TEST, R))
-_g(GRP3, 1, E(O.ALU_RM_I, O.TEST, R))
 _g(GRP3, 2, E(O.NEGNOT, 2, RMW))
 _g(GRP3, 3, E(O.NEGNOT, 3, RMW))
 for k in range(4, 8):
@@ -246,6 +247,8 @@ _g(GRP7, 1, E(O.SIDT, 0, W, T_MEMONLY))
 _g(GRP7, 2, E(O.LGDT, 0, R, T_MEMONLY))
 _g(GRP7, 3, E(O.LIDT, 0, R, T_MEMONLY))
 _g(GRP7, 7, E(O.INVLPG, 0, 0, T_MEMONLY))     # 0F 01 F8 (SWAPGS) is decoded specially
+_g(GRP0F1F, 0, E(O.NOP, 0, 0))
+_g(GRP9, 1, E(O.CMPXCHG16B, 0, RMW, T_MEMONLY))     # needs REX.W (else CMPXCHG8B: #UD)
 for k in range(4, 8):
     _g(GRP8, k, E(O.BT, k - 4, T_X2, R if k == 4 else RMW))
 
@@ -259,7 +262,7 @@ MODE64 = 1   # decode modes
 MODE32 = 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _le(buf, pos, n):
     v = np.int64(0)
     for i in range(n):
@@ -267,10 +270,13 @@ def _le(buf, pos, n):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sx(v, bits):
     s = 64 - bits
     return (v << s) >> s
+
+
+DECODE_ARGS = (U.I64A, U.I64, U.types.boolean, U.I64A)
 
 
 @njit(cache=True)
@@ -504,6 +510,11 @@ def decode(buf, n, mode64, out):
         mem = True
         base = O.REG_NONE
         index = O.REG_NONE
+    elif ik == IMM_ENTER:
+        if pos + 3 > n:
+            return -1
+        imm = _le(buf, pos, np.int64(3))          # iw frame size | ib nesting level << 16
+        pos += 3
     elif ik == IMM_FAR:
         if pos + 6 > n:
             return -1
@@ -519,6 +530,8 @@ def decode(buf, n, mode64, out):
             return 0
     if lock and not mem:
         return 0                               # LOCK needs a memory destination (#UD)
+    if op == O.CMPXCHG16B and rex_w == 0:
+        return 0                               # CMPXCHG8B is not in the subset
     macc = (t >> T_MACC_SHIFT) & 3
     info = np.int64(op) | (np.int64(pos) << O.I_LEN_SHIFT) | (np.int64(szc) << O.I_SZ_SHIFT)
     info |= np.int64(reg) << O.I_R_SHIFT
@@ -551,12 +564,15 @@ def decode(buf, n, mode64, out):
     return pos
 
 
+U.register(U.U_DECODE, decode, DECODE_ARGS)
+
+
 def decode_bytes(code: bytes, mode64: bool = True) -> dict:
     """Decode one instruction from ``code`` (for tests and tools): its fields by name."""
-    buf = np.zeros(16, dtype=np.uint8)
+    buf = np.zeros(16, dtype=np.int64)
     buf[:min(len(code), 15)] = np.frombuffer(bytes(code[:15]), dtype=np.uint8)
     out = np.zeros(3, dtype=np.int64)
-    n = int(decode(buf, min(len(code), 15), mode64, out))
+    n = int(decode(buf, np.int64(min(len(code), 15)), bool(mode64), out))
     if n <= 0:
         return {"length": n, "op": None}
     return unpack(int(out[0]), int(out[1]), int(out[2]))

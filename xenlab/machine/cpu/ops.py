@@ -44,7 +44,7 @@ HOT_LIMIT = 40
  INT3, INTN, IRET, MOV_CR_R, MOV_R_CR, INVLPG, LGDT, LIDT, SGDT, SIDT, SWAPGS, RDMSR,
  WRMSR, CPUID, RDTSC, SYSCALL, SYSRET, LTR, STR, MOV_SREG_RM, MOV_RM_SREG, UD,
  LJMP_M, LJMP_PTR, LRET, BT, BSF, BSR, LAHF, SAHF, CLTS, WBINVD, FENCE, BSWAP,
- SHXD, INTO, PUSH_SREG, POP_SREG) = range(40, 103)
+ SHXD, INTO, PUSH_SREG, POP_SREG, ENTER, CMPXCHG16B) = range(40, 105)
 
 # ALU sub-operations (the /reg of opcodes 80-83, SDM Vol. 2 Table A-6), plus TEST.
 ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST = range(9)
@@ -57,3 +57,44 @@ NAMES = {v: k for k, v in list(globals().items())
          if k.isupper() and isinstance(v, int) and not k.startswith(("I_", "MACC", "REG_"))
          and k not in ("HOT_LIMIT", "ADD", "OR", "ADC", "SBB", "AND", "SUB", "XOR", "CMP",
                        "TEST") and not k.startswith(("S_", "F_"))}
+
+# -- the hot loop's pre-decoded entries ------------------------------------------
+# The code cache holds blocks of straight-line instructions (cache.py).  Each
+# instruction has a *hot word* with everything the interpreter loop needs,
+# already taken apart: handler, register slots, sizes, how to find its memory
+# operand.  Handlers below are the ones the loop runs itself; H_SLOW sends the
+# instruction to the general executor (with the ``info`` word above).
+W_OFF_SHIFT = 8           # bits 8-19 page offset of the instruction
+W_LEN_SHIFT = 20          # bits 20-23 length
+W_SZ_SHIFT = 24           # bits 24-25 operand size code
+W_D_SHIFT = 26            # bits 26-32 destination slot (a GPR, or TMP for memory)
+W_S_SHIFT = 33            # bits 33-39 source slot
+W_SUB_SHIFT = 40          # bits 40-43 condition code
+W_MEM = 1 << 44           # compute the memory operand before the handler
+W_MACC_SHIFT = 45         # bits 45-46 MACC_*: address only (into TMP), read, write, rmw
+W_MSZ_SHIFT = 47          # bits 47-48 memory size code (source size of MOVZX/MOVSX)
+W_WB = 1 << 49            # store TMP back to the memory operand after the handler
+W_IMM = 1 << 50           # the source operand is the immediate (word 1), not a slot
+# word 1: immediate, or a branch target as an offset from the code page's start
+# word 2: displacement (RIP-relative: plus the offset of the next instruction)
+# word 3: base slot | index slot << 7 | scale << 14 | segment-base slot << 16
+# word 4: the operand-size mask (0xFF .. -1); word 5: the bits of the destination
+# register a write keeps (~mask for 8- and 16-bit operands, 0 otherwise);
+# words 6 and 7: the destination and source slots (as in word 0, ready to use)
+A_INDEX_SHIFT = 7
+A_SCALE_SHIFT = 14
+A_SEG_SHIFT = 16
+
+(H_SLOW, H_ADD, H_OR, H_ADC, H_SBB, H_AND, H_SUB, H_XOR, H_CMP, H_TEST, H_MOV, H_MOVZX,
+ H_MOVSX, H_INC, H_DEC, H_NEG, H_NOT, H_SHIFT, H_IMUL, H_XCHG, H_CMOV, H_SETCC, H_PUSH,
+ H_POP, H_NOP, H_IO, H_ADD_NF, H_OR_NF, H_AND_NF, H_SUB_NF, H_XOR_NF, H_INC_NF, H_DEC_NF,
+ H_NEG_NF, H_JCC, H_JMP, H_CALL, H_RET, H_CMP_J, H_TEST_J, H_DEC_J) = range(41)
+# H_*_NF: the same operation when no later instruction reads the flags it writes
+# (translate.py finds these per block), so the loop skips recording them.
+# H_CMP_J, H_TEST_J, H_DEC_J: the instruction and the Jcc right after it in one
+# step (sub holds the Jcc's condition; the Jcc's entry follows, for its target).
+# H_SHIFT: sub 0 SHL, 1 SHR, 2 SAR; H_IO: sub 0 IN, 1 OUT; H_JMP / H_CALL: to
+# page start + word 1 with W_IMM (relative), else to the source slot (indirect).
+H_BRANCH_FIRST = H_JCC    # H_JCC..H_RET end a block
+H_BRANCH_LAST = H_RET
+NHOT = 64                 # handler numbers are 6 bits

@@ -15,7 +15,7 @@ from . import slots as S
 MASKS = np.array([0xFF, 0xFFFF, 0xFFFFFFFF, -1], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rget(st, r, szc):
     """Register ``r`` (16-19: AH CH DH BH) at operand size code ``szc``, zero-extended."""
     if r >= 16:
@@ -25,7 +25,7 @@ def rget(st, r, szc):
     return st[r] & MASKS[szc]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def rset(st, r, szc, v):
     """Write a register as the hardware does: 32-bit writes zero the upper half,
     8- and 16-bit writes merge (SDM Vol. 1 §3.4.1.1)."""
@@ -41,14 +41,14 @@ def rset(st, r, szc, v):
         st[r] = (st[r] & ~np.int64(0xFF)) | (v & 0xFF)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sext(v, szc):
     """Sign-extend the low ``8 << szc`` bits of ``v``."""
     s = 64 - (8 << szc)
     return (v << s) >> s
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def ea_of(st, info, disp, rip_next):
     """Effective (linear) address of the memory operand (SDM Vol. 1 §3.7.5)."""
     ea = disp
@@ -70,22 +70,41 @@ def ea_of(st, info, disp, rip_next):
     return ea
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def user_acc(st):
     """ACC_USER for a CPL-3 data access, else 0."""
     return ACC_USER if st[R.CPL] == 3 else 0
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def canonical(v):
     return ((v << 16) >> 16) == v
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def gp(st, code):
     st[S.STATUS] = make_fault(np.int64(13), code)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fault(st, vector, code):
     st[S.STATUS] = make_fault(vector, code)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def stack_fault(st, va):
+    """A stack reference (PUSH/POP and friends, or an operand based on RSP/RBP)
+    to a non-canonical address is #SS(0), not #GP(0) (SDM Vol. 3 §6.15,
+    "Interrupt 12"); True when it raised that fault."""
+    if st[R.CSBASE_MODE] == R.MODE_LONG64 and ((va << 16) >> 16) != va:
+        st[S.STATUS] = make_fault(np.int64(12), np.int64(0))
+        return True
+    return False
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def stack_based(info):
+    """The memory operand is based on RSP or RBP without an FS/GS override, so
+    it refers to the stack segment."""
+    b = (info >> O.I_M_SHIFT) & 31
+    return (b == R.RSP or b == R.RBP) and ((info >> O.I_SEG_SHIFT) & 3) == 0

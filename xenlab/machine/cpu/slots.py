@@ -20,7 +20,7 @@ FAULT_ADDR = _F + 6    # linear address of the last #PF
 OPTIONS = _F + 7       # OPT_* bits
 INTERCEPT0 = _F + 8    # 4 words: bit v set = vector v exits instead of delivery
 IRQ_PENDING = _F + 12  # set by the platform: an external interrupt waits
-INT_SHADOW = _F + 13   # STI / MOV SS interrupt shadow for the next instruction
+INT_SHADOW = _F + 13   # STI / MOV SS interrupt shadow: the next instruction has not retired
 PEND_EVENT = _F + 14   # injected event: 0 none, else EV_* << 8 | vector
 PEND_ERROR = _F + 15   # its error code, or -1
 X_PENDING = _F + 16    # an io/mmio exit waits to be completed by the next run
@@ -36,8 +36,21 @@ MEM_GEN_SEEN = _F + 28
 EXC_RIP = _F + 29      # RIP of the instruction that faulted
 LAST_ICOUNT = _F + 30  # instructions executed by the last run() call
 CS_DPL = _F + 31       # unused by the hot path; descriptor facts of CS
+SOFT_INT = _F + 32     # the pending fault in STATUS is a software INT n / INT3 / INTO
+SOFT_NEXT = _F + 33    # ... whose return address is this
+STEP_N = _F + 34       # instructions a slow-path call retired (REP elements count one each)
+ZERO = _F + 35         # always 0: the "no register" slot of a decoded address
+TMP = _F + 36          # a memory operand, loaded or to be stored, in the hot loop
+PAGEVA = _F + 37       # linear address of the code page the hot loop runs on
+APIC_ID = _F + 38      # initial APIC id (CPUID 01H:EBX[31:24], 0BH:EDX)
+UACC = _F + 39         # the hot loop's copy of ACC_USER-if-CPL-3 (mmu access kinds)
+IOFAST = _F + 40       # 1: port I/O may be answered in the hot loop (run.io_fast)
+HOT_PB = _F + 41       # where the current code page's block map starts in the cache array
+HOT_STOP = _F + 42     # why hot.run_blocks returned (HOT_*)
+HOT_SJ = _F + 43       # ... and the entry that needs the general path
+HOT_HH = _F + 44       # the hot loop's pool index of the memory operand (for the store)
+XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
-
 # OPTIONS bits.
 OPT_SYSCALL_EXIT = 1   # SYSCALL exits to the hypervisor instead of LSTAR
 OPT_IO_EXIT_ALL = 2    # every port access exits, claimed or not
@@ -62,7 +75,7 @@ EXIT_POOL = 11         # memory pool full: Python grows it and resumes (never se
 EXIT_NAMES = ("none", "io", "mmio", "hlt", "syscall", "exception", "breakpoint",
               "budget", "irq", "shutdown", "internal", "pool")
 
-# Exit info array layout (int64[16]).
+# Exit details, ``state[XI + XI_*]`` (``Vcpu.xi`` is a view of them).
 XI_REASON = 0
 XI_A = 1   # io: port; mmio: machine address; exception: vector; breakpoint: rip
 XI_B = 2   # io/mmio: size; exception: error code (-1 none)
@@ -76,6 +89,4 @@ NEXIT = 16
 # Internal-error codes (exit[1] of EXIT_INTERNAL / EXIT_SHUTDOWN).
 SHUT_TRIPLE_FAULT = 1
 INTERNAL_FETCH_MMIO = 1
-SOFT_INT = _F + 32     # the pending fault in STATUS is a software INT n / INT3 / INTO
-SOFT_NEXT = _F + 33    # ... whose return address is this
 NSAVE = 69             # state words 0..68 are restored when an instruction faults

@@ -17,9 +17,11 @@ from ..mmu import (ACC_WRITE, load_pdptes, paging_mode, tlb_flush_all,
 from . import flags as F
 from . import ops as O
 from . import slots as S
+from . import units as U
 from .access import external, probe_write, vread, vwrite
 from .arith import alu
-from .regfile import MASKS, canonical, ea_of, fault, gp, rget, rset, sext, user_acc
+from .regfile import (MASKS, canonical, ea_of, fault, gp, rget, rset, sext, stack_based,
+                      stack_fault, user_acc)
 
 # MSR numbers (SDM Vol. 4, Table 2-2).
 MSR_TSC = 0x10
@@ -46,33 +48,32 @@ SYSRET_KEEP = 0x3C7FD7
 
 # -- stack -------------------------------------------------------------------------
 
-@njit(cache=True)
-def stack_size(szc):
-    return 1 << szc
-
-
-@njit(cache=True)
-def push_val(mem, st, tlb, dc, xi, v, szc):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def push_val(mem, st, tlb, dc, v, szc):
     """Push ``v`` (8, 4 or 2 bytes); RSP changes only if the store succeeds."""
     n = np.int64(1) << szc
     sp = st[R.RSP] - n
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
         sp &= 0xFFFFFFFF
-    vwrite(mem, st, tlb, dc, xi, sp, n, v, user_acc(st))
+    if stack_fault(st, sp):
+        return False
+    vwrite(mem, st, tlb, dc, sp, n, v, user_acc(st))
     if st[S.STATUS] != 0:
         return False
     st[R.RSP] = sp
     return True
 
 
-@njit(cache=True)
-def pop_val(mem, st, tlb, dc, xi, szc):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def pop_val(mem, st, tlb, dc, szc):
     """Pop a value; RSP changes only if the load succeeds."""
     n = np.int64(1) << szc
     sp = st[R.RSP]
     if st[R.CSBASE_MODE] != R.MODE_LONG64:
         sp &= 0xFFFFFFFF
-    v = vread(mem, st, tlb, dc, xi, sp, n, user_acc(st))
+    if stack_fault(st, sp):
+        return np.int64(0)
+    v = vread(mem, st, tlb, dc, sp, n, user_acc(st))
     if st[S.STATUS] != 0:
         return np.int64(0)
     st[R.RSP] = sp + n if st[R.CSBASE_MODE] == R.MODE_LONG64 else (sp + n) & 0xFFFFFFFF
@@ -81,13 +82,13 @@ def pop_val(mem, st, tlb, dc, xi, szc):
 
 # -- port I/O ----------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def iopl(st):
     return (st[R.RFLAGS] >> R.FLAG_IOPL_SHIFT) & 3
 
 
-@njit(cache=True)
-def io_allowed(mem, st, tlb, dc, xi, port, size):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def io_allowed(mem, st, tlb, dc, port, size):
     """The I/O permission rule: CPL <= IOPL, else every bit for the accessed
     ports must be clear in the TSS I/O permission bitmap (SDM Vol. 1 §19.5.2).
     The bitmap's offset is the 16-bit field at TSS+0x66; the processor reads
@@ -98,21 +99,21 @@ def io_allowed(mem, st, tlb, dc, xi, port, size):
     base = st[R.TR_BASE]
     if limit < 0x67:
         return False
-    iomap = vread(mem, st, tlb, dc, xi, base + 0x66, np.int64(2), np.int64(0))
+    iomap = vread(mem, st, tlb, dc, base + 0x66, np.int64(2), np.int64(0))
     if st[S.STATUS] != 0:
         return False
     at = iomap + (port >> 3)
     if at + 1 > limit:
         return False
-    bits = vread(mem, st, tlb, dc, xi, base + at, np.int64(2), np.int64(0))
+    bits = vread(mem, st, tlb, dc, base + at, np.int64(2), np.int64(0))
     if st[S.STATUS] != 0:
         return False
     mask = ((np.int64(1) << size) - 1) << (port & 7)
     return (bits & mask) == 0
 
 
-@njit(cache=True)
-def port_access(mem, st, tlb, dc, xi, owner, port, size, write, value, string, rep):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def port_access(mem, st, tlb, dc, owner, port, size, write, value, string, rep):
     """One IN/OUT after the permission check: unclaimed ports are answered here
     (reads all ones, writes dropped) unless OPT_IO_EXIT_ALL; claimed ones exit."""
     port &= 0xFFFF
@@ -123,18 +124,19 @@ def port_access(mem, st, tlb, dc, xi, owner, port, size, write, value, string, r
                 free = False
         if free:
             return (np.int64(1) << (8 * size)) - 1
-    v = external(st, xi, np.int64(S.EXIT_IO), port, size, write, value & MASKS[size >> 1 if size < 4 else 2], np.int64(0))
+    v = external(st, np.int64(S.EXIT_IO), port, size, write,
+                 value & MASKS[size >> 1 if size < 4 else 2], np.int64(0))
     if st[S.STATUS] == S.EXIT_IO:
-        xi[S.XI_E] = 1 if string else 0
-        xi[S.XI_F] = rep
+        st[S.XI + S.XI_E] = 1 if string else 0
+        st[S.XI + S.XI_F] = rep
     return v
 
 
 # -- string instructions -------------------------------------------------------------
 
-@njit(cache=True)
-def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
-    """MOVS CMPS STOS LODS SCAS INS OUTS, with REP/REPE/REPNE (SDM Vol. 2 "REP").
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exec_string(mem, st, tlb, dc, owner, info, disp, imm, maxel):
+    """Unit U_STRING: MOVS CMPS STOS LODS SCAS INS OUTS, with REP/REPE/REPNE (SDM Vol. 2 "REP").
 
     Each element commits RSI/RDI/RCX before the next, so a fault or exit in the
     middle leaves a restartable state with RIP still at the instruction.
@@ -152,7 +154,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
     cmp_op = sub == O.S_CMPS or sub == O.S_SCAS
     nxt = st[R.RIP] + ((info >> O.I_LEN_SHIFT) & 15)
     if sub == O.S_INS or sub == O.S_OUTS:
-        if not io_allowed(mem, st, tlb, dc, xi, st[R.RDX] & 0xFFFF, size):
+        if not io_allowed(mem, st, tlb, dc, st[R.RDX] & 0xFFFF, size):
             if st[S.STATUS] == 0:
                 gp(st, np.int64(0))
             return 0
@@ -163,37 +165,37 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
         rsi = st[R.RSI] & amask
         rdi = st[R.RDI] & amask
         if sub == O.S_MOVS:
-            v = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
+            v = vread(mem, st, tlb, dc, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            vwrite(mem, st, tlb, dc, xi, rdi, size, v, acc)
+            vwrite(mem, st, tlb, dc, rdi, size, v, acc)
             if st[S.STATUS] != 0:
                 return n
             st[R.RSI] = (rsi + delta) & amask
             st[R.RDI] = (rdi + delta) & amask
         elif sub == O.S_STOS:
-            vwrite(mem, st, tlb, dc, xi, rdi, size, st[R.RAX], acc)
+            vwrite(mem, st, tlb, dc, rdi, size, st[R.RAX], acc)
             if st[S.STATUS] != 0:
                 return n
             st[R.RDI] = (rdi + delta) & amask
         elif sub == O.S_LODS:
-            v = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
+            v = vread(mem, st, tlb, dc, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
             rset(st, np.int64(0), szc, v)
             st[R.RSI] = (rsi + delta) & amask
         elif sub == O.S_CMPS:
-            a = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
+            a = vread(mem, st, tlb, dc, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            b = vread(mem, st, tlb, dc, xi, rdi, size, acc)
+            b = vread(mem, st, tlb, dc, rdi, size, acc)
             if st[S.STATUS] != 0:
                 return n
             alu(st, np.int64(O.CMP), szc, a, b)
             st[R.RSI] = (rsi + delta) & amask
             st[R.RDI] = (rdi + delta) & amask
         elif sub == O.S_SCAS:
-            b = vread(mem, st, tlb, dc, xi, rdi, size, acc)
+            b = vread(mem, st, tlb, dc, rdi, size, acc)
             if st[S.STATUS] != 0:
                 return n
             alu(st, np.int64(O.CMP), szc, st[R.RAX], b)
@@ -201,18 +203,18 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
         elif sub == O.S_INS:
             if not probe_write(mem, st, tlb, dc, rdi, size, acc):
                 return n
-            v = port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, np.bool_(False), np.int64(0), np.bool_(True), rep)
+            v = port_access(mem, st, tlb, dc, owner, st[R.RDX], size, np.bool_(False), np.int64(0), np.bool_(True), rep)
             if st[S.STATUS] != 0:
                 return n
-            vwrite(mem, st, tlb, dc, xi, rdi, size, v, acc)
+            vwrite(mem, st, tlb, dc, rdi, size, v, acc)
             if st[S.STATUS] != 0:
                 return n
             st[R.RDI] = (rdi + delta) & amask
         else:
-            v = vread(mem, st, tlb, dc, xi, sbase + rsi, size, acc)
+            v = vread(mem, st, tlb, dc, sbase + rsi, size, acc)
             if st[S.STATUS] != 0:
                 return n
-            port_access(mem, st, tlb, dc, xi, owner, st[R.RDX], size, np.bool_(True), v, np.bool_(True), rep)
+            port_access(mem, st, tlb, dc, owner, st[R.RDX], size, np.bool_(True), v, np.bool_(True), rep)
             if st[S.STATUS] != 0:
                 return n
             st[R.RSI] = (rsi + delta) & amask
@@ -237,7 +239,7 @@ def exec_string(mem, st, tlb, dc, xi, owner, info, disp, imm, maxel):
 
 # -- control registers and MSRs (the jitted twins of mmu.Mmu's methods) -------------
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def long_mode_activation(st):
     """EFER.LMA = EFER.LME && CR0.PG (SDM Vol. 3 §9.8.5)."""
     if (st[R.CR0] & R.CR0_PG) != 0 and (st[R.EFER] & R.EFER_LME) != 0:
@@ -246,7 +248,7 @@ def long_mode_activation(st):
         st[R.EFER] &= ~np.int64(R.EFER_LMA)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr0(mem, st, tlb, v):
     """MOV CR0: #GP for PG without PE, upper bits, or long mode without PAE."""
     if (v >> 32) != 0 or ((v & R.CR0_PG) != 0 and (v & R.CR0_PE) == 0):
@@ -264,7 +266,7 @@ def write_cr0(mem, st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr3(mem, st, tlb, v):
     if paging_mode(st) == 4 and (v >> st[R.MAXPHYADDR]) != 0:
         return False
@@ -277,7 +279,7 @@ def write_cr3(mem, st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_cr4(st, tlb, v):
     if (v & ~np.int64(CR4_VALID)) != 0:
         return False
@@ -290,7 +292,7 @@ def write_cr4(st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_efer(st, tlb, v):
     if (v & ~np.int64(EFER_VALID)) != 0:
         return False
@@ -302,7 +304,7 @@ def write_efer(st, tlb, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def read_msr(st, idx):
     """(ok, value) for RDMSR ``idx``."""
     if idx == MSR_EFER:
@@ -328,7 +330,7 @@ def read_msr(st, idx):
     return False, np.int64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def write_msr(st, tlb, idx, v):
     if idx == MSR_EFER:
         return write_efer(st, tlb, v)
@@ -359,10 +361,11 @@ def write_msr(st, tlb, idx, v):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cpuid(st, leaf, subleaf):
     """CPUID leaves 0, 1, 0x80000000, 0x80000001, 0x80000008 (SDM Vol. 2 CPUID);
-    others read as zeros.  Features follow the vCPU's FEATURES slot."""
+    others read as zeros.  Features follow the vCPU's FEATURES slot; leaf 1
+    reports this vCPU's initial APIC ID (its LAPIC's id on the platform)."""
     feat = st[R.FEATURES]
     if leaf == 0:
         # "GenuineIntel": EBX, EDX, ECX
@@ -373,7 +376,9 @@ def cpuid(st, leaf, subleaf):
             | (1 << 15)
         if (feat & R.FEAT_PGE) != 0:
             edx |= 1 << 13
-        return np.int64(0x06F0), np.int64(0), np.int64(0), np.int64(edx)
+        ebx = (st[S.APIC_ID] & 0xFF) << 24      # EBX[31:24]: initial APIC ID
+        ecx = np.int64(1 << 13)                  # CX16: CMPXCHG16B
+        return np.int64(0x06F0), ebx, ecx, np.int64(edx)
     if leaf == 0x80000000:
         return np.int64(0x80000008), np.int64(0), np.int64(0), np.int64(0)
     if leaf == 0x80000001:
@@ -390,16 +395,16 @@ def cpuid(st, leaf, subleaf):
 
 # -- descriptors ---------------------------------------------------------------------
 
-@njit(cache=True)
-def read_descriptor(mem, st, tlb, dc, xi, sel):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def read_descriptor(mem, st, tlb, dc, sel):
     """The 8-byte GDT descriptor of ``sel`` or #GP(sel) (no LDT is modelled)."""
     if (sel & 4) != 0 or (sel | 7) > st[R.GDTR_LIMIT]:
         gp(st, sel & 0xFFFC)
         return np.int64(0)
-    return vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8), np.int64(0))
+    return vread(mem, st, tlb, dc, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8), np.int64(0))
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def code_mode(st, desc):
     """Execution mode for a code-segment descriptor: L=1 in long mode is 64-bit,
     D=1 is 32-bit (SDM Vol. 3 §5.2.1); -1 for a 16-bit segment (not modelled)."""
@@ -412,14 +417,14 @@ def code_mode(st, desc):
     return R.MODE_LEGACY32 if d_bit else -1
 
 
-@njit(cache=True)
-def far_jump(mem, st, tlb, dc, xi, sel, offset):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def far_jump(mem, st, tlb, dc, sel, offset):
     """JMP far through the GDT to a code segment of the same privilege."""
     sel &= 0xFFFF
     if (sel & 0xFFFC) == 0:
         gp(st, np.int64(0))
         return False
-    d = read_descriptor(mem, st, tlb, dc, xi, sel)
+    d = read_descriptor(mem, st, tlb, dc, sel)
     if st[S.STATUS] != 0:
         return False
     cpl = st[R.CPL]
@@ -448,8 +453,8 @@ def far_jump(mem, st, tlb, dc, xi, sel, offset):
     return True
 
 
-@njit(cache=True)
-def load_segment(mem, st, tlb, dc, xi, which, sel):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def load_segment(mem, st, tlb, dc, which, sel):
     """MOV/POP to SS DS ES FS GS: the selector, and for FS/GS the 32-bit
     descriptor base (64-bit code then sets full bases with WRMSR)."""
     sel &= 0xFFFF
@@ -461,7 +466,7 @@ def load_segment(mem, st, tlb, dc, xi, which, sel):
             gp(st, np.int64(0))                         # null SS
             return False
     else:
-        d = read_descriptor(mem, st, tlb, dc, xi, sel)
+        d = read_descriptor(mem, st, tlb, dc, sel)
         if st[S.STATUS] != 0:
             return False
         if ((d >> 47) & 1) == 0:
@@ -489,7 +494,7 @@ def load_segment(mem, st, tlb, dc, xi, which, sel):
 SREG_SLOTS = (R.ES, R.CS, R.SS, R.DS, R.FS, R.GS)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def sreg_value(st, which):
     if which == 0:
         return st[R.ES]
@@ -504,7 +509,7 @@ def sreg_value(st, which):
     return st[R.GS]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def set_rflags_checked(st, v, szc, is_iret):
     """POPF/IRET RFLAGS update: IOPL only at CPL 0, IF only at CPL <= IOPL."""
     F.materialize(st)
@@ -527,8 +532,9 @@ def set_rflags_checked(st, v, szc, is_iret):
         st[S.INT_SHADOW] = 0
 
 
-@njit(cache=True)
-def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exec_system(mem, st, tlb, dc, owner, info, disp, imm, maxel):
+    """Unit U_SYSTEM: system instructions, port I/O, flags, far transfers."""
     op = info & O.I_OP_MASK
     szc = (info >> O.I_SZ_SHIFT) & 3
     sub = (info >> O.I_SUB_SHIFT) & 15
@@ -544,29 +550,31 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     acc = user_acc(st)
     ismem = (info & O.I_MEM) != 0
     ea = ea_of(st, info, disp, nxt) if ismem else np.int64(0)
+    if ismem and op != O.INVLPG and stack_based(info) and stack_fault(st, ea):
+        return 0
     if op == O.PUSHF:
         f = F.get_flags(st) & ~np.int64(R.FLAG_RF | R.FLAG_VM)
-        if not push_val(mem, st, tlb, dc, xi, f, szc):
+        if not push_val(mem, st, tlb, dc, f, szc):
             return 0
     elif op == O.POPF:
-        v = pop_val(mem, st, tlb, dc, xi, szc)
+        v = pop_val(mem, st, tlb, dc, szc)
         if st[S.STATUS] != 0:
             return 0
         set_rflags_checked(st, v, szc, np.bool_(False))
     elif op == O.IN or op == O.OUT:
         port = imm & 0xFF if sub == 0 else st[R.RDX] & 0xFFFF
         size = np.int64(1) << szc
-        if not io_allowed(mem, st, tlb, dc, xi, port, size):
+        if not io_allowed(mem, st, tlb, dc, port, size):
             if st[S.STATUS] == 0:
                 gp(st, np.int64(0))
             return 0
         if op == O.IN:
-            v = port_access(mem, st, tlb, dc, xi, owner, port, size, np.bool_(False), np.int64(0), np.bool_(False), np.int64(0))
+            v = port_access(mem, st, tlb, dc, owner, port, size, np.bool_(False), np.int64(0), np.bool_(False), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
             rset(st, np.int64(0), szc, v)
         else:
-            port_access(mem, st, tlb, dc, xi, owner, port, size, np.bool_(True), st[R.RAX], np.bool_(False), np.int64(0))
+            port_access(mem, st, tlb, dc, owner, port, size, np.bool_(True), st[R.RAX], np.bool_(False), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
     elif op == O.CLI or op == O.STI:
@@ -610,7 +618,7 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         st[S.SOFT_NEXT] = nxt
         return 0
     elif op == O.IRET:
-        return iret(mem, st, tlb, dc, xi, info)
+        return iret(mem, st, tlb, dc, info)
     elif op == O.MOV_CR_R or op == O.MOV_R_CR:
         if cpl != 0:
             gp(st, np.int64(0))
@@ -651,10 +659,10 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         if cpl != 0:
             gp(st, np.int64(0))
             return 0
-        lim = vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc)
+        lim = vread(mem, st, tlb, dc, ea, np.int64(2), acc)
         if st[S.STATUS] != 0:
             return 0
-        base = vread(mem, st, tlb, dc, xi, ea + 2, 8 if long64 else 4, acc)
+        base = vread(mem, st, tlb, dc, ea + 2, 8 if long64 else 4, acc)
         if st[S.STATUS] != 0:
             return 0
         if not long64 and szc == 1:
@@ -668,10 +676,10 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     elif op == O.SGDT or op == O.SIDT:
         lim = st[R.GDTR_LIMIT] if op == O.SGDT else st[R.IDTR_LIMIT]
         base = st[R.GDTR_BASE] if op == O.SGDT else st[R.IDTR_BASE]
-        vwrite(mem, st, tlb, dc, xi, ea, np.int64(2), lim, acc)
+        vwrite(mem, st, tlb, dc, ea, np.int64(2), lim, acc)
         if st[S.STATUS] != 0:
             return 0
-        vwrite(mem, st, tlb, dc, xi, ea + 2, 8 if long64 else 4, base, acc)
+        vwrite(mem, st, tlb, dc, ea + 2, 8 if long64 else 4, base, acc)
         if st[S.STATUS] != 0:
             return 0
     elif op == O.SWAPGS:
@@ -757,13 +765,13 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
         if cpl != 0:
             gp(st, np.int64(0))
             return 0
-        sel = rget(st, rmr, np.int64(1)) if not ismem else vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc)
+        sel = rget(st, rmr, np.int64(1)) if not ismem else vread(mem, st, tlb, dc, ea, np.int64(2), acc)
         if st[S.STATUS] != 0:
             return 0
         if (sel & 0xFFFC) == 0:
             gp(st, np.int64(0))
             return 0
-        d = read_descriptor(mem, st, tlb, dc, xi, sel)
+        d = read_descriptor(mem, st, tlb, dc, sel)
         if st[S.STATUS] != 0:
             return 0
         typ = (d >> 40) & 0x1F
@@ -775,14 +783,14 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             return 0
         base = ((d >> 16) & 0xFFFFFF) | (((d >> 56) & 0xFF) << 24)
         if (st[R.EFER] & R.EFER_LMA) != 0:
-            hi = vread(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8) + 8, np.int64(8), np.int64(0))
+            hi = vread(mem, st, tlb, dc, st[R.GDTR_BASE] + (sel & 0xFFF8) + 8, np.int64(8), np.int64(0))
             if st[S.STATUS] != 0:
                 return 0
             base |= (hi & 0xFFFFFFFF) << 32
         limit = (d & 0xFFFF) | (((d >> 48) & 0xF) << 16)
         if ((d >> 55) & 1) != 0:
             limit = (limit << 12) | 0xFFF
-        vwrite(mem, st, tlb, dc, xi, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8),
+        vwrite(mem, st, tlb, dc, st[R.GDTR_BASE] + (sel & 0xFFF8), np.int64(8),
                d | (np.int64(2) << 40), np.int64(0))    # mark busy
         if st[S.STATUS] != 0:
             return 0
@@ -792,28 +800,28 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     elif op == O.STR or op == O.MOV_RM_SREG:
         v = st[R.TR] if op == O.STR else sreg_value(st, reg & 7)
         if ismem:
-            vwrite(mem, st, tlb, dc, xi, ea, np.int64(2), v, acc)
+            vwrite(mem, st, tlb, dc, ea, np.int64(2), v, acc)
             if st[S.STATUS] != 0:
                 return 0
         else:
             rset(st, rmr, szc, v)
     elif op == O.MOV_SREG_RM:
-        sel = vread(mem, st, tlb, dc, xi, ea, np.int64(2), acc) if ismem else rget(st, rmr, np.int64(1))
+        sel = vread(mem, st, tlb, dc, ea, np.int64(2), acc) if ismem else rget(st, rmr, np.int64(1))
         if st[S.STATUS] != 0:
             return 0
         if (reg & 7) > 5:
             fault(st, np.int64(6), np.int64(0))
             return 0
-        if not load_segment(mem, st, tlb, dc, xi, reg & 7, sel):
+        if not load_segment(mem, st, tlb, dc, reg & 7, sel):
             return 0
     elif op == O.PUSH_SREG:
-        if not push_val(mem, st, tlb, dc, xi, sreg_value(st, sub), szc):
+        if not push_val(mem, st, tlb, dc, sreg_value(st, sub), szc):
             return 0
     elif op == O.POP_SREG:
-        v = pop_val(mem, st, tlb, dc, xi, szc)
+        v = pop_val(mem, st, tlb, dc, szc)
         if st[S.STATUS] != 0:
             return 0
-        if not load_segment(mem, st, tlb, dc, xi, sub, v):
+        if not load_segment(mem, st, tlb, dc, sub, v):
             return 0
     elif op == O.LJMP_M or op == O.LJMP_PTR:
         if op == O.LJMP_PTR:
@@ -821,26 +829,26 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
             sel = (imm >> 32) & 0xFFFF
         else:
             n = 8 if (info & O.I_W) != 0 else (2 if szc == 1 else 4)
-            off = vread(mem, st, tlb, dc, xi, ea, n, acc)
+            off = vread(mem, st, tlb, dc, ea, n, acc)
             if st[S.STATUS] != 0:
                 return 0
-            sel = vread(mem, st, tlb, dc, xi, ea + n, np.int64(2), acc)
+            sel = vread(mem, st, tlb, dc, ea + n, np.int64(2), acc)
             if st[S.STATUS] != 0:
                 return 0
-        if not far_jump(mem, st, tlb, dc, xi, sel, off):
+        if not far_jump(mem, st, tlb, dc, sel, off):
             return 0
         return 1
     elif op == O.LRET:
         n = 3 if (info & O.I_W) != 0 else 2
         sp = st[R.RSP]
-        off = pop_val(mem, st, tlb, dc, xi, n)
+        off = pop_val(mem, st, tlb, dc, n)
         if st[S.STATUS] != 0:
             return 0
-        sel = pop_val(mem, st, tlb, dc, xi, n)
+        sel = pop_val(mem, st, tlb, dc, n)
         if st[S.STATUS] != 0:
             st[R.RSP] = sp
             return 0
-        if (sel & 3) != cpl or not far_jump(mem, st, tlb, dc, xi, sel, off):
+        if (sel & 3) != cpl or not far_jump(mem, st, tlb, dc, sel, off):
             if st[S.STATUS] == 0:
                 gp(st, sel & 0xFFFC)
             st[R.RSP] = sp
@@ -868,21 +876,21 @@ def exec_system(mem, st, tlb, dc, xi, owner, info, disp, imm):
     return 1
 
 
-@njit(cache=True)
-def iret(mem, st, tlb, dc, xi, info):
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def iret(mem, st, tlb, dc, info):
     """IRET/IRETQ: pop RIP, CS, RFLAGS and (in 64-bit mode, always) RSP, SS
     (SDM Vol. 2 IRET, "IA-32e mode" path); return to the same or an outer level."""
     long64 = st[R.CSBASE_MODE] == R.MODE_LONG64
     szc = 3 if (info & O.I_W) != 0 else (1 if ((info >> O.I_SZ_SHIFT) & 3) == 1 else 2)
     sp0 = st[R.RSP]
-    rip = pop_val(mem, st, tlb, dc, xi, szc)
+    rip = pop_val(mem, st, tlb, dc, szc)
     if st[S.STATUS] != 0:
         return 0
-    cs = pop_val(mem, st, tlb, dc, xi, szc) & 0xFFFF
+    cs = pop_val(mem, st, tlb, dc, szc) & 0xFFFF
     if st[S.STATUS] != 0:
         st[R.RSP] = sp0
         return 0
-    fl = pop_val(mem, st, tlb, dc, xi, szc)
+    fl = pop_val(mem, st, tlb, dc, szc)
     if st[S.STATUS] != 0:
         st[R.RSP] = sp0
         return 0
@@ -890,11 +898,11 @@ def iret(mem, st, tlb, dc, xi, info):
     new_cpl = cs & 3
     outer = new_cpl > cpl
     if long64 or outer:
-        rsp = pop_val(mem, st, tlb, dc, xi, szc)
+        rsp = pop_val(mem, st, tlb, dc, szc)
         if st[S.STATUS] != 0:
             st[R.RSP] = sp0
             return 0
-        ss = pop_val(mem, st, tlb, dc, xi, szc) & 0xFFFF
+        ss = pop_val(mem, st, tlb, dc, szc) & 0xFFFF
         if st[S.STATUS] != 0:
             st[R.RSP] = sp0
             return 0
@@ -905,7 +913,7 @@ def iret(mem, st, tlb, dc, xi, info):
         st[R.RSP] = sp0
         gp(st, cs & 0xFFFC)
         return 0
-    d = read_descriptor(mem, st, tlb, dc, xi, cs)
+    d = read_descriptor(mem, st, tlb, dc, cs)
     if st[S.STATUS] != 0:
         st[R.RSP] = sp0
         return 0
@@ -927,3 +935,7 @@ def iret(mem, st, tlb, dc, xi, info):
     st[R.RSP] = rsp
     st[R.SS] = ss
     return 1
+
+
+U.register(U.U_SYSTEM, exec_system, U.EXEC_ARGS)
+U.register(U.U_STRING, exec_string, U.EXEC_ARGS)

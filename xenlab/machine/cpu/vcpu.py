@@ -14,41 +14,39 @@ import weakref
 import numpy as np
 
 from .. import regs as R
-from ..memory import HEADROOM
+from ..memory import HEADROOM, META_CAP, META_CODE_WRITES, META_USED
 from ..mmio import MmioBus
 from ..mmu import Mmu
 from ..ports import PortBus
 from ..pte import s64, u64
 from . import slots as S
-from .access import DM_CODEW, DM_MEM_GEN, DM_NEXT, DM_NPAGES, META_CODE_WRITES
+from .cache import C_CODEW, C_FP, C_MEM_GEN, C_SOP, DEFAULT_CODE_PAGES, new_cc
 
 EXIT_NAMES = S.EXIT_NAMES
-DEFAULT_CODE_PAGES = 256
 _ERROR_CODE_VECTORS = {8, 10, 11, 12, 13, 14, 17, 21, 29, 30}
 
 
 class CodeCache:
-    """Decoded instructions per physical page, shared by every vCPU of one memory."""
+    """Decoded instructions per physical page, shared by every vCPU of one memory
+    (layout in cache.py)."""
 
     def __init__(self, memory, npages: int = DEFAULT_CODE_PAGES):
+        from ._kernels import FP
         self.memory = memory
         self.npages = npages
-        self.dec = np.zeros((npages * 4096, 3), dtype=np.int64)
-        self.slot_of_page = np.zeros(npages, dtype=np.int64)
-        self.meta = np.zeros(8, dtype=np.int64)
-        self.meta[DM_NEXT] = 1
-        self.meta[DM_NPAGES] = npages
-        self.meta[DM_MEM_GEN] = memory.generation
-        self.meta[DM_CODEW] = memory.arrays[5][META_CODE_WRITES]
-        self.trace = np.zeros((5, 2), dtype=np.int64)
-        self.fbuf = np.zeros(16, dtype=np.uint8)
-        self.dout = np.zeros(3, dtype=np.int64)
-        self.save = np.zeros(R.NSTATE, dtype=np.int64)
+        self.cc = new_cc(npages)
+        self.cc[C_MEM_GEN] = memory.generation
+        self.cc[C_CODEW] = memory.arrays[5][META_CODE_WRITES]
+        self.cc[C_FP:C_FP + len(FP)] = FP
         self.page_of_slot = np.zeros(0, dtype=np.int32)
         self._tuple = None
+        self._seen = None
 
     def arrays(self):
-        """The ``dc`` tuple for the kernels (grown with the memory pool)."""
+        """``(cc, page_of_slot)`` for the kernels (the latter grown with the memory pool)."""
+        if self.memory.arrays is self._seen:
+            return self._tuple
+        self._seen = self.memory.arrays
         cap = len(self.memory.arrays[4])
         if len(self.page_of_slot) < cap:
             pos = np.zeros(cap, dtype=np.int32)
@@ -56,13 +54,13 @@ class CodeCache:
             self.page_of_slot = pos
             self._tuple = None
         if self._tuple is None:
-            self._tuple = (self.dec, self.page_of_slot, self.slot_of_page, self.meta,
-                           self.trace, self.fbuf, self.dout, self.save)
+            self._tuple = (self.cc, self.page_of_slot)
         return self._tuple
 
     @property
     def cached_pages(self) -> int:
-        return int((self.slot_of_page != 0).sum())
+        sop = int(self.cc[C_SOP])
+        return int((self.cc[sop:sop + self.npages] != 0).sum())
 
 
 _CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -209,8 +207,9 @@ class Vcpu:
     """One virtual CPU on a machine's memory, port bus and MMIO bus."""
 
     def __init__(self, memory, ports: PortBus | None = None, mmio: MmioBus | None = None,
-                 index: int = 0, *, code_pages: int | None = None):
-        from ._kernels import run_loop  # noqa: F401  (compiles/loads the kernels once)
+                 index: int = 0, *, code_pages: int | None = None, apic_id: int | None = None):
+        from ._kernels import run_loop   # compiles or loads the kernels, once per process
+        self._run_loop = run_loop
         self.memory = memory
         self.ports = ports if ports is not None else PortBus()
         self.mmio = mmio if mmio is not None else MmioBus(memory)
@@ -223,6 +222,10 @@ class Vcpu:
         st[S.CUR_EXC] = -1
         st[S.BP_SKIP] = -1
         st[S.APIC_BASE] = 0xFEE00000 | (1 << 11) | ((1 << 8) if index == 0 else 0)
+        self.apic_id = index if apic_id is None else int(apic_id)
+        if not 0 <= self.apic_id <= 0xFF:
+            raise ValueError(f"apic_id={apic_id}: an xAPIC id is 0..255")
+        st[S.APIC_ID] = self.apic_id
         st[S.MEM_GEN_SEEN] = memory.generation
         self.state = st
         self.mmu = Mmu(memory, st)
@@ -230,7 +233,7 @@ class Vcpu:
         if code_pages is not None and memory not in _CACHES:
             _CACHES[memory] = CodeCache(memory, code_pages)
         self.cache = code_cache(memory)
-        self.xi = np.zeros(S.NEXIT, dtype=np.int64)
+        self.xi = st[S.XI:S.XI + S.NEXIT]          # the exit details, a view of the state
         self.regs = Registers(self)
         self._bps = np.zeros(0, dtype=np.int64)
         self._breakpoints = _TrackedSet((), self._sync_bps)
@@ -374,14 +377,19 @@ class Vcpu:
 
     # -- running ------------------------------------------------------------------------
     def _run_raw(self, budget: int, bps=None) -> int:
-        from ._kernels import run_loop
         mem = self.memory
         while True:
-            mem.reserve(HEADROOM)
-            code = int(run_loop(mem.arrays, self.state, self.tlb, self.cache.arrays(), self.xi,
-                                self.ports.owner, self._bps if bps is None else bps, budget))
+            arrays = mem.arrays
+            meta = arrays[5]                     # memory.M_META: keep HEADROOM free slots
+            if meta[META_CAP] - meta[META_USED] < HEADROOM:
+                mem.reserve(HEADROOM)
+                arrays = mem.arrays
+            cc, pos = self.cache.arrays()
+            code = self._run_loop(arrays[0], arrays[1], arrays[4], arrays[5], arrays[6], self.state,
+                                  self.tlb, cc, pos, self.ports.owner,
+                                  self._bps if bps is None else bps, budget)
             if code != S.EXIT_POOL:
-                return code
+                return int(code)
             budget -= int(self.xi[S.XI_COUNT])
             mem.reserve(max(HEADROOM, mem.capacity_frames))
 
@@ -402,17 +410,17 @@ class Vcpu:
         ports, mmio = self.ports, self.mmio
         while True:
             code = self._run_raw(left, bps)
-            n = int(xi[S.XI_COUNT])
+            x = xi.tolist()
+            n = x[S.XI_COUNT]
             left -= n
             total += n
             if code == S.EXIT_IO:
-                port, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
-                if write:
-                    ports.write(port, size, value)
+                if x[S.XI_C]:
+                    ports.write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
                 else:
-                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(port, size)
+                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(x[S.XI_A], x[S.XI_B])
             elif code == S.EXIT_MMIO:
-                addr, size, write, value = int(xi[1]), int(xi[2]), xi[3], int(xi[4])
+                addr, size, write, value = x[S.XI_A], x[S.XI_B], x[S.XI_C], x[S.XI_D]
                 if write:
                     mmio.write(addr, size, value)
                 else:
