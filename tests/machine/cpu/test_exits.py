@@ -240,3 +240,17 @@ def test_bad_register_name_is_a_clear_error():
         v.get("rxx")
     with pytest.raises(ValueError, match="vector 300"):
         v.inject_interrupt(300)
+
+
+def test_a_deep_copied_vcpu_reports_its_own_exits():
+    """Lab snapshots deep-copy vCPUs: the copy's exit details must be read from
+    the copy's state, not from an array left behind by the copy."""
+    import copy
+    v = vcpu_for("movb $0x41, %al\noutb %al, $0x60\nmovb $1, %bl")
+    v.ports.claim(0x60, 1, Recorder(), "kbd")
+    shared = (v.memory, v.cache, v.regs, v._breakpoints, v._intercept)  # as Stage._memo
+    w = copy.deepcopy(v, {id(o): o for o in shared})
+    ex = w.run()
+    assert (ex.reason, ex.port, ex.value) == ("io", 0x60, 0x41)
+    assert w.xi.base is w.state or w.xi.base is w.state.base
+    assert v.run().reason == "io"

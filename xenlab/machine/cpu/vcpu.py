@@ -233,12 +233,17 @@ class Vcpu:
         if code_pages is not None and memory not in _CACHES:
             _CACHES[memory] = CodeCache(memory, code_pages)
         self.cache = code_cache(memory)
-        self.xi = st[S.XI:S.XI + S.NEXIT]          # the exit details, a view of the state
         self.regs = Registers(self)
         self._bps = np.zeros(0, dtype=np.int64)
         self._breakpoints = _TrackedSet((), self._sync_bps)
         self._intercept = _TrackedSet((), self._sync_intercept)
         self.last_exit: Exit | None = None
+
+    @property
+    def xi(self) -> np.ndarray:
+        """The exit details: a view of the state (a property, so a copied vCPU's
+        view is of its own state)."""
+        return self.state[S.XI:S.XI + S.NEXIT]
 
     # -- registers --------------------------------------------------------------------
     def get(self, name: str) -> int:
