@@ -4,8 +4,8 @@ points at its device's machine frame, through a foreign PFN."""
 from __future__ import annotations
 
 from ..kernel.intel.hat import PFN_IS_FOREIGN_MFN
-from . import Finding, check
-from ._model import boot_of, how_far, reached, walk
+from . import Finding, check, question
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot, walk
 
 LAB = "foreign_pfn"
 
@@ -67,3 +67,70 @@ def foreign_pfn_foreign(stage):
                    f"{len(devs)} device mappings, all foreign, all I/O frames" if ok else
                    f"{len(plain)} mappings by plain PFN, {len(frames)} of a domain's RAM",
                    hint="illumos: PFN_IS_FOREIGN_MFN in hat_pte.h")
+
+
+@check(points=1, title="the i86pc kernel still maps its devices with your hook", lab=LAB,
+       parent="foreign_pfn_reached")
+def foreign_pfn_native(stage):
+    n = native_variant(stage)
+    ok = reached(n, "foreign_pfn")
+    hat = getattr(boot_of(n).kernel, "hat", None)
+    # illumos defines PFN_IS_FOREIGN_MFN only for __xpv: an i86pc PFN never carries it
+    tagged = [m for m in hat.maps.values() if m.kind == "device"
+              and m.pfn & PFN_IS_FOREIGN_MFN] if ok and hat is not None else []
+    found = (how_far(n) if not ok else
+             f"{len(tagged)} device mappings with a foreign PFN on i86pc" if tagged else
+             "every driver attached, by plain PFNs")
+    return Finding(ok and not tagged,
+                   "the same machine booted natively (i86pc) with your hook, and the PFNs "
+                   "its HAT mapped device registers with",
+                   "every driver attached on the bare PC, by plain PFNs (paddr >> 12)", found,
+                   hint="On i86pc a physical page is the machine frame: there is no mfn_list "
+                        "and no foreign PFN.  Look at the platform argument.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/06_foreign_pfn.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "06_foreign_pfn"
+
+
+def first_failed_bar(stage) -> tuple[str, int]:
+    """(instance, BAR 0 address) of the first PCI driver, in device-tree order,
+    whose register mapping failed in the 2007 boot of this variant."""
+    k = boot_of(shipped_boot(stage)).kernel
+    for d in k.devinfo.walk():
+        if d.state in ("failed", "deferred") and d.pci is not None and d.pci.mem_regs():
+            return d.instname, int(d.pci.mem_regs()[0].base)
+    raise RuntimeError("no driver failed to map its registers in the 2007 boot of this variant")
+
+
+@question("fpfn_bar_pfn", lab=QLAB, points=1, answer="ANSWER_BAR_PFN",
+          title="the PFN rootnex handed the HAT",
+          asks="the page frame number rootnex gave hat_devload for the first failing "
+               "driver's registers",
+          looked_at="the first driver (device-tree order) whose register mapping failed in "
+                    "the 2007 boot, and its BAR 0",
+          hint="The console's first WARNING names the driver and its register address; "
+               "mmu_btop shifts by 12.")
+def q_fpfn_bar_pfn(stage):
+    return first_failed_bar(stage)[1] >> 12
+
+
+@question("fpfn_nr_pages", lab=QLAB, points=1, answer="ANSWER_NR_PAGES",
+          title="the size of dom0's mfn_list",
+          asks="how many entries dom0's mfn_list (its P2M) has",
+          looked_at="start_info.nr_pages of the 2007 boot of your variant",
+          hint="::print start_info nr_pages, or the P2M view's last PFN + 1.")
+def q_fpfn_nr_pages(stage):
+    return int(len(boot_of(shipped_boot(stage)).dom0.p2m))
+
+
+@question("fpfn_foreign_bit", lab=QLAB, points=1, answer="ANSWER_FOREIGN_BIT",
+          title="the bit that makes a PFN foreign",
+          asks="the bit number of PFN_IS_FOREIGN_MFN",
+          looked_at="the HAT's PFN_IS_FOREIGN_MFN (illumos hat_pte.h, LP64)",
+          hint="PFN_IS_FOREIGN_MFN is a power of two: which one?")
+def q_fpfn_foreign_bit(stage):
+    return PFN_IS_FOREIGN_MFN.bit_length() - 1
