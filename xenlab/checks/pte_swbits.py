@@ -4,8 +4,8 @@ from the kernel's own."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, leaf_entry, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, leaf_entry, native_variant, reached, shipped_boot
 
 LAB = "pte_swbits"
 ENCODED = {0, 0x200, 0x400, 0x600}
@@ -65,3 +65,67 @@ def pte_swbits_foreign_test(stage):
                    "all right" if not wrong else f"{len(wrong)} wrong, e.g. {wrong[0]}",
                    hint="With encoded values, test the field, not a bit: "
                         "(pte & PT_SOFTWARE) >= PT_FOREIGN")
+
+
+@check(points=1, title="the i86pc kernel still boots with your hooks", lab=LAB,
+       parent="pte_swbits_reached")
+def pte_swbits_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "pte_swbits"),
+                   "the same machine booted natively (i86pc) with your hooks",
+                   "every driver attached and the boot memory released on the bare PC",
+                   how_far(n),
+                   hint="The HAT's marks are the same on i86pc: the kernel's own pages must "
+                        "not be taken for foreign ones there either.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/07_pte_swbits.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "07_pte_swbits"
+
+
+def _refused(stage):
+    k = boot_of(shipped_boot(stage)).kernel
+    if not k.hat.refused:
+        raise RuntimeError("Xen refused no page-table entry in the 2007 boot of this variant")
+    return k.hat.refused
+
+
+@question("swbits_refused_pte", lab=QLAB, points=1, answer="ANSWER_REFUSED_PTE",
+          title="the entry Xen refused first",
+          asks="the value of the first page-table entry Xen refused (mmu_update's val)",
+          looked_at="the first entry the HAT's mmu_update got -EINVAL for, in the 2007 boot",
+          hint="The first WARNING on the console quotes HYPERVISOR_mmu_update(ptr=..., val=...).")
+def q_swbits_refused_pte(stage):
+    return int(_refused(stage)[0][1])
+
+
+@question("swbits_claimed_bit", lab=QLAB, points=1, answer="ANSWER_CLAIMED_BIT",
+          title="the PTE bit the debug Xen claims",
+          asks="the PTE bit number a debug build of Xen refuses in a guest's L1 entries "
+               "(and a release build accepts)",
+          looked_at="Xen's L1 disallow mask in the 2007 boot's (debug) build against a "
+                    "release build's",
+          hint="Xen logs 'Bad L1 flags' with the offending bits in hex; the PTE decoder "
+               "names each bit.")
+def q_swbits_claimed_bit(stage):
+    from ..xen.abi import disallow_masks
+    xen = boot_of(shipped_boot(stage)).xen
+    if not xen.debug:
+        raise RuntimeError("the 2007 boot of this variant ran a release build of Xen")
+    extra = disallow_masks(True)[1] & ~disallow_masks(False)[1]
+    if extra == 0 or extra & (extra - 1):
+        raise RuntimeError(f"the debug build claims bits {extra:#x}, not one bit")
+    return extra.bit_length() - 1
+
+
+@question("swbits_refused_count", lab=QLAB, points=1, answer="ANSWER_REFUSED_COUNT",
+          title="how many entries Xen refused",
+          asks="the number of page-table entries Xen refused during the 2007 boot",
+          looked_at="the HAT's refused mmu_update requests in the 2007 boot of your variant "
+                    "(one 'Bad L1 flags' line each on Xen's console)",
+          hint="Count the 'Bad L1 flags' lines in lab.xen.console.")
+def q_swbits_refused_count(stage):
+    return len(_refused(stage))
