@@ -44,7 +44,8 @@ def _imports(path: Path, pkg: Path):
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            yield node.lineno, mod
+            for a in node.names:      # `from .. import xen` names the part in the alias
+                yield node.lineno, f"{mod}.{a.name}"
 
 
 def _violations(pkg: Path = PKG):
@@ -72,4 +73,23 @@ def test_the_rule_catches_an_upward_import(tmp_path):
     (fake / "xen").mkdir(parents=True)
     (fake / "xen" / "bad.py").write_text("import numpy\nfrom ..kernel import Kernel\n")
     (fake / "xen" / "ok.py").write_text("from ..machine.memory import Memory\n")
-    assert _violations(fake) == ["xenlab/xen/bad.py:2 imports xenlab.kernel"]
+    assert _violations(fake) == ["xenlab/xen/bad.py:2 imports xenlab.kernel.Kernel"]
+
+
+def _imports_of(part: str):
+    for path in sorted((PKG / part).rglob("*.py")):
+        for line, mod in _imports(path, PKG):
+            yield path.relative_to(PKG.parent), line, mod
+
+
+def test_the_kernel_reaches_xen_only_through_its_public_abi():
+    from_xen = {mod for _, _, mod in _imports_of("kernel") if _part(mod) == "xen"}
+    assert from_xen and all(m == "xenlab.xen.abi" or m.startswith("xenlab.xen.abi.")
+                            for m in from_xen), sorted(from_xen)
+
+
+def test_kmdb_uses_no_other_presentation_module():
+    """kmdb reads the model itself (every layer below it), not through viz or checks."""
+    used = {_part(mod) for _, _, mod in _imports_of("kmdb")} - {None, "kmdb"}
+    assert {"asm", "machine", "xen", "kernel", "lab"} <= used
+    assert not used & {"viz", "checks", "grading", "tools"}, used
