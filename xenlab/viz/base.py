@@ -190,3 +190,25 @@ def fmt_size(n: int) -> str:
             v = n / (1 << shift)
             return f"{v:.3g}{unit}" if v != int(v) else f"{int(v)}{unit}"
     return f"{n}"
+
+
+class PlottedView(View):
+    """A view with a matplotlib drawing: subclasses implement ``_draw_on(ax)``
+    and set ``figsize``; the widget's pane and :meth:`plot` share that code."""
+
+    figsize = (10, 4)
+
+    def plot(self, ax=None):
+        """Draw onto ``ax`` (a new figure if None) and return the Axes."""
+        if ax is None:
+            from matplotlib.figure import Figure
+            ax = Figure(figsize=self.figsize).add_subplot()
+        self._draw_on(ax)
+        return ax
+
+    def _plot(self, fig):
+        self._draw_on(fig.add_subplot())
+        fig.tight_layout()
+
+    def _draw_on(self, ax):
+        raise NotImplementedError
