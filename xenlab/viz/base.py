@@ -137,6 +137,15 @@ class View:
         color = "#b00020" if error else "#555"
         self.status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
+    def _safely(self, fn, *args):
+        """Run a widget callback; an error goes to the status line, not to a
+        traceback the student never sees (callbacks run outside the cell)."""
+        try:
+            self.say("")
+            fn(*args)
+        except Exception as e:
+            self.say(f"{type(e).__name__}: {e}", error=True)
+
     # -- display -----------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

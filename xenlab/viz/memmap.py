@@ -240,13 +240,6 @@ class MemoryMapView(PlottedView):
                 f"<th>label</th></tr>{body}</table>{more}")
 
     # -- callbacks --------------------------------------------------------------------------
-    def _safely(self, fn, *a):
-        try:
-            self.say("")
-            fn(*a)
-        except Exception as e:
-            self.say(f"{type(e).__name__}: {e}", error=True)
-
     def _on_preset(self, change):
         w = PRESETS[change["new"]]
         self._safely(lambda: self.zoom(*(w or (None, None))))

@@ -235,13 +235,6 @@ class P2MView(PlottedView):
                 f"{rows}</table>{more}")
 
     # -- callbacks ------------------------------------------------------------------
-    def _safely(self, fn, *a):
-        try:
-            self.say("")
-            fn(*a)
-        except Exception as e:
-            self.say(f"{type(e).__name__}: {e}", error=True)
-
     def _on_buffer(self, change):
         text = change["new"].strip()
         if not text:
