@@ -12,6 +12,23 @@ from xenlab.xen import KernelImage, Segment, Xen, abi, check_invariants
 KBASE = 0xFFFFFFFF80000000
 
 
+
+class Port80:
+    """A POST-code port: reads 0x5A; ``writes`` keeps the values written and
+    ``accesses`` every (port, size, value)."""
+
+    def __init__(self):
+        self.writes = []
+        self.accesses = []
+
+    def io_read(self, port, size):
+        return 0x5A
+
+    def io_write(self, port, size, value):
+        self.writes.append(value)
+        self.accesses.append((port, size, value))
+
+
 def make_image(code: bytes = b"\x90" * 16, extra: int = 0x4000) -> KernelImage:
     data = bytearray(extra)
     data[:len(code)] = code

@@ -9,19 +9,12 @@ import pytest
 from xenlab.machine import Machine
 from xenlab.xen import KernelImage, Segment, Xen, abi, check_invariants
 
+from .guestlib import Port80
+
 KBASE = 0xFFFFFFFF80000000
 HP = KBASE + 0x1000
 
 
-class Port80:
-    def __init__(self):
-        self.writes = []
-
-    def io_read(self, port, size):
-        return 0x5A
-
-    def io_write(self, port, size, value):
-        self.writes.append(value)
 
 
 class Asm:

@@ -13,20 +13,13 @@ from xenlab.machine import regs as R
 from xenlab.xen import KernelImage, Segment, Xen, abi, check_invariants
 from xenlab.xen.build import hypercall_page_bytes32, is_pv32
 
+from .guestlib import Port80
+
 KBASE = 0xFFFFFFFF80000000
 HP = KBASE + 0x1000
 DATA = KBASE + 0x2000
 
 
-class Port80:
-    def __init__(self):
-        self.writes = []
-
-    def io_read(self, port, size):
-        return 0x5A
-
-    def io_write(self, port, size, value):
-        self.writes.append(value)
 
 
 def build(src: str, data: dict, *, pv32=True, debug=False, code_at: dict | None = None):

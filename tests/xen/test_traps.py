@@ -10,18 +10,9 @@ from xenlab.xen import abi, hypercall_page_bytes
 from xenlab.xen.guest import GuestMemory
 from xenlab.xen.traps import handle_exception, handle_syscall
 
-from .guestlib import KBASE
+from .guestlib import KBASE, Port80
 
 
-class Port80:
-    def __init__(self):
-        self.writes = []
-
-    def io_read(self, port, size):
-        return 0x5A
-
-    def io_write(self, port, size, value):
-        self.writes.append((port, size, value))
 
 
 def put_code(g, code: bytes) -> int:
@@ -88,13 +79,13 @@ def test_in_out_need_virtual_iopl_1_in_kernel_mode(dom0):
     st[R.RSP] = s64(g.alloc(4096) + 4096)
     handle_exception(xen, g.v, 13, 0)
     assert int(st[R.RIP]) & (2**64 - 1) == gp, "IOPL 0: #GP bounced to the guest"
-    assert dev.writes == []
+    assert dev.accesses == []
     # the IOPL is per vCPU: set it, then the same instruction is emulated
     assert g.call(abi.HYPERVISOR_physdev_op, abi.PHYSDEVOP_set_iopl,
                   g.put(g.rec(abi.physdev_set_iopl, iopl=1))) == 0
     st[R.RIP] = s64(code)
     handle_exception(xen, g.v, 13, 0)
-    assert dev.writes == [(0x80, 1, 0x11)]
+    assert dev.accesses == [(0x80, 1, 0x11)]
     assert int(st[R.RIP]) & (2**64 - 1) == code + 2
     handle_exception(xen, g.v, 13, 0)
     assert int(st[R.RAX]) & 0xFF == 0x5A and int(st[R.RIP]) & (2**64 - 1) == code + 4
@@ -127,7 +118,7 @@ def test_string_io_through_guest_memory(dom0):
     st[R.RCX] = s64(3)
     st[R.RDX] = s64(0x80)
     handle_exception(xen, g.v, 13, 0)
-    assert [w[2] for w in dev.writes] == [0x41, 0x42, 0x43]
+    assert [w[2] for w in dev.accesses] == [0x41, 0x42, 0x43]
     assert st[R.RCX] == 0 and int(st[R.RSI]) & (2**64 - 1) == buf + 3
 
 

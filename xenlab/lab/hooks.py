@@ -46,6 +46,15 @@ def _is_kernel_stop(e: Exception) -> bool:
     return isinstance(e, KernelStop)
 
 
+def valid_pfn_list(pfns):
+    """A ``validate`` for hooks that return None or a list of PFNs."""
+    if pfns is None:
+        return None
+    if not isinstance(pfns, (list, tuple)) or not all(isinstance(p, int) for p in pfns):
+        return "expected None or a list of PFNs (ints)"
+    return None
+
+
 def hook(name: str, *, stage: str, reference: Callable, validate=None):
     """Declare the decorated function as the 2007 default of hook ``name``."""
     def deco(default):

@@ -137,6 +137,15 @@ class View:
         color = "#b00020" if error else "#555"
         self.status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
+    def _safely(self, fn, *args):
+        """Run a widget callback; an error goes to the status line, not to a
+        traceback the student never sees (callbacks run outside the cell)."""
+        try:
+            self.say("")
+            fn(*args)
+        except Exception as e:
+            self.say(f"{type(e).__name__}: {e}", error=True)
+
     # -- display -----------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -190,3 +199,25 @@ def fmt_size(n: int) -> str:
             v = n / (1 << shift)
             return f"{v:.3g}{unit}" if v != int(v) else f"{int(v)}{unit}"
     return f"{n}"
+
+
+class PlottedView(View):
+    """A view with a matplotlib drawing: subclasses implement ``_draw_on(ax)``
+    and set ``figsize``; the widget's pane and :meth:`plot` share that code."""
+
+    figsize = (10, 4)
+
+    def plot(self, ax=None):
+        """Draw onto ``ax`` (a new figure if None) and return the Axes."""
+        if ax is None:
+            from matplotlib.figure import Figure
+            ax = Figure(figsize=self.figsize).add_subplot()
+        self._draw_on(ax)
+        return ax
+
+    def _plot(self, fig):
+        self._draw_on(fig.add_subplot())
+        fig.tight_layout()
+
+    def _draw_on(self, ax):
+        raise NotImplementedError

@@ -34,7 +34,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from .base import View
+from .base import PlottedView
 from .figure import FigurePane
 
 ROUTE_COLUMNS = ("device", "bdf", "intx", "isa_irq", "override", "ioapic", "ioapic_pin",
@@ -83,13 +83,14 @@ def route_nodes(row) -> list[str | None]:
     return [dev, pin, gsi, vp, ev, hd]
 
 
-class RoutingView(View):
+class RoutingView(PlottedView):
     """Interrupt routes as a layered diagram and a table.
 
     ``.frame``: the routes with every column of ROUTE_COLUMNS plus ``routed``
     (reaches a handler) and ``broken_at`` (the first stage it lacks).
     """
 
+    figsize = (11, 4)
     css = "xenlab-irqroute"
     required = ("routes",)
     columns = ROUTE_COLUMNS + ("routed", "broken_at")
@@ -176,17 +177,6 @@ class RoutingView(View):
         self.pane.fig.set_size_inches(11, max(2.5, 0.45 * min(n, MAX_DRAWN) + 1.2))
         self.pane.draw(self._plot)
         self.table_html.value = self._table()
-
-    def plot(self, ax=None):
-        if ax is None:
-            from matplotlib.figure import Figure
-            ax = Figure(figsize=(11, 4)).add_subplot()
-        self._draw_on(ax)
-        return ax
-
-    def _plot(self, fig):
-        self._draw_on(fig.add_subplot())
-        fig.tight_layout()
 
     def _draw_on(self, ax):
         nodes = self._nodes[:MAX_DRAWN]

@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from .base import View, fmt_size, hexint
+from .base import PlottedView, fmt_size, hexint
 from .figure import FigurePane
 from .runs import coalesce
 
@@ -66,7 +66,7 @@ def _check_regions(df: pd.DataFrame) -> pd.DataFrame:
         ["start", "end", "size", "kind", "label", "lane"]]
 
 
-class MemoryMapView(View):
+class MemoryMapView(PlottedView):
     """Regions drawn lane by lane on a linear or log address axis, with zoom.
 
     ``.frame``: every region (start, end, size, kind, label, lane), sorted.
@@ -74,6 +74,7 @@ class MemoryMapView(View):
     regions that hold an address.
     """
 
+    figsize = (10, 3.2)
     css = "xenlab-memmap"
     required = ("regions",)
     columns = ("start", "end", "size", "kind", "label", "lane")
@@ -171,18 +172,6 @@ class MemoryMapView(View):
         self.pane.draw(self._plot)
         self.table_html.value = self._table(vis)
 
-    def plot(self, ax=None):
-        """Draw onto ``ax`` (a new figure if None) and return the Axes."""
-        if ax is None:
-            from matplotlib.figure import Figure
-            ax = Figure(figsize=(10, 3.2)).add_subplot()
-        self._draw_on(ax)
-        return ax
-
-    def _plot(self, fig):
-        self._draw_on(fig.add_subplot())
-        fig.tight_layout()
-
     def _draw_on(self, ax):
         lo, hi = self.window
         log = self.scale == "log"
@@ -251,13 +240,6 @@ class MemoryMapView(View):
                 f"<th>label</th></tr>{body}</table>{more}")
 
     # -- callbacks --------------------------------------------------------------------------
-    def _safely(self, fn, *a):
-        try:
-            self.say("")
-            fn(*a)
-        except Exception as e:
-            self.say(f"{type(e).__name__}: {e}", error=True)
-
     def _on_preset(self, change):
         w = PRESETS[change["new"]]
         self._safely(lambda: self.zoom(*(w or (None, None))))

@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from .base import View, hexint
+from .base import PlottedView, hexint
 from .figure import FigurePane
 from .runs import p2m_runs, runs
 
@@ -47,7 +47,7 @@ def _pfns(sel, n: int) -> np.ndarray:
     return np.asarray(list(sel) if isinstance(sel, range) else sel, dtype=np.int64).ravel()
 
 
-class P2MView(View):
+class P2MView(PlottedView):
     """PFN -> MFN, aggregated into runs, with a highlighted buffer.
 
     ``.frame``: the runs (pfn, mfn, count).  ``.p2m``: the raw array.
@@ -55,6 +55,7 @@ class P2MView(View):
     (pfn, mfn, mfn_run) and ``.contiguity`` a summary dict.
     """
 
+    figsize = (7, 4.5)
     css = "xenlab-p2m"
     required = ("p2m",)
     columns = ("pfn", "mfn", "count")
@@ -165,18 +166,6 @@ class P2MView(View):
         self.summary.value = self._summary()
         self.highlight_html.value = self._highlight_table()
 
-    def plot(self, ax=None):
-        """Draw onto ``ax`` (a new figure if None) and return the Axes."""
-        if ax is None:
-            from matplotlib.figure import Figure
-            ax = Figure(figsize=(7, 4.5)).add_subplot()
-        self._draw_on(ax)
-        return ax
-
-    def _plot(self, fig):
-        self._draw_on(fig.add_subplot())
-        fig.tight_layout()
-
     def _draw_on(self, ax):
         first, last = self.window
         f = self.frame
@@ -246,13 +235,6 @@ class P2MView(View):
                 f"{rows}</table>{more}")
 
     # -- callbacks ------------------------------------------------------------------
-    def _safely(self, fn, *a):
-        try:
-            self.say("")
-            fn(*a)
-        except Exception as e:
-            self.say(f"{type(e).__name__}: {e}", error=True)
-
     def _on_buffer(self, change):
         text = change["new"].strip()
         if not text:

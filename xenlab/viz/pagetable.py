@@ -530,12 +530,6 @@ class PageTableExplorer(View):
         self._fill_page()
 
     # -- callbacks -------------------------------------------------------------------
-    def _safely(self, fn, *args):
-        try:
-            fn(*args)
-        except Exception as e:
-            self.say(f"{type(e).__name__}: {e}", error=True)
-
     def _on_va_text(self, change):
         if self._guard or self.source is None:
             return

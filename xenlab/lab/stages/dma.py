@@ -23,7 +23,7 @@ the PFNs their new machine frames (``reassign_pfn``).
 from __future__ import annotations
 
 from ...kernel.intel.rootnex import cookies_by_frame
-from ..hooks import hook
+from ..hooks import hook, valid_pfn_list
 
 
 def _valid_cookies(cookies):
@@ -33,14 +33,6 @@ def _valid_cookies(cookies):
         return "expected a list of (address, size) pairs of ints"
     if any(n <= 0 or a < 0 for a, n in cookies):
         return "every cookie needs a non-negative address and a positive size"
-    return None
-
-
-def _valid_pages(pfns):
-    if pfns is None:
-        return None
-    if not isinstance(pfns, (list, tuple)) or not all(isinstance(p, int) for p in pfns):
-        return "expected None or a list of PFNs (ints)"
     return None
 
 
@@ -68,7 +60,7 @@ def dma_cookies(pfns, offset, length, pfn_to_mfn):
     return cookies_by_frame(pfns, offset, length, lambda pfn: pfn)
 
 
-@hook("contig_alloc", stage="dma", reference=contig_alloc_fixed, validate=_valid_pages)
+@hook("contig_alloc", stage="dma", reference=contig_alloc_fixed, validate=valid_pfn_list)
 def contig_alloc(npages, attr, xen):
     """``npages`` pages whose *machine* frames are consecutive and within the
     device's DMA attributes ``attr`` (``.addr_lo``, ``.addr_hi``,

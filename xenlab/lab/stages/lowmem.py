@@ -19,7 +19,7 @@ ask Xen for memory below 2 GiB it cannot give.
 
 from __future__ import annotations
 
-from ..hooks import hook
+from ..hooks import hook, valid_pfn_list
 
 PFN_4G = 1 << 20            # frames below 4 GiB
 PFN_16M = 1 << 12           # frames below 16 MiB
@@ -34,14 +34,6 @@ def _valid_pools(p):
     for k, v in p.items():
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, int) for x in v):
             return f"{k}: expected a list of PFNs (ints)"
-    return None
-
-
-def _valid_pages(pfns):
-    if pfns is None:
-        return None
-    if not isinstance(pfns, (list, tuple)) or not all(isinstance(p, int) for p in pfns):
-        return "expected None or a list of PFNs (ints)"
     return None
 
 
@@ -81,7 +73,7 @@ def populate_io_pool(free):
     return None
 
 
-@hook("io_pool_alloc", stage="lowmem", reference=io_pool_alloc_fixed, validate=_valid_pages)
+@hook("io_pool_alloc", stage="lowmem", reference=io_pool_alloc_fixed, validate=valid_pfn_list)
 def io_pool_alloc(pool, npages, attr):
     """``npages`` pages from an I/O pool whose machine frames are consecutive,
     within ``attr.addr_lo``..``attr.addr_hi`` and not crossing a
