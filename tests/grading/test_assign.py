@@ -10,14 +10,23 @@ import pytest
 from xenlab.grading.assign import assign, locked_sha256, nbgrader_checksum, release_notebook
 from xenlab.grading.labfile import LabFormatError, read_lab, role_of, source
 from xenlab.grading.seeds import derive_seed
+from xenlab.tools.nbrun import is_exploration
 from xenlab.tools.release import BEGIN, BEGIN_HIDDEN, END, END_HIDDEN, SHIPPED, strip_solutions
 
 from .fixtures.build_toy_lab import NAME, build
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / NAME
-LABS = sorted((ROOT / "labs").glob("*.ipynb")) + [FIXTURE]
+LABS = sorted(p for p in (ROOT / "labs").glob("*.ipynb") if not is_exploration(p)) + [FIXTURE]
 SECRET = b"0123456789abcdef-secret"
+
+
+def test_a_folder_of_labs_leaves_out_exploration_notebooks(tmp_path):
+    from xenlab.grading.batch import find_labs
+    for name in ("04_x.ipynb", "90_explore.ipynb", "12_y.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert sorted(find_labs([tmp_path])) == ["04_x", "12_y"]
+    assert list(find_labs([tmp_path / "90_explore.ipynb"])) == ["90_explore"]   # named: kept
 
 
 def test_fixture_matches_its_builder():

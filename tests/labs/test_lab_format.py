@@ -13,6 +13,7 @@ import pytest
 from xenlab import checks
 from xenlab.lab import SPECS, STAGE_NAMES
 from xenlab.tools.labsrc import check_calls, python_of
+from xenlab.tools.nbrun import is_exploration
 from xenlab.tools.release import (BEGIN, BEGIN_HIDDEN, END_HIDDEN, SHIPPED, strip_solutions,
                                   strip_source)
 
@@ -143,3 +144,14 @@ def test_student_copy_has_no_solutions(nb):
     text = "\n".join(c.source for c in strip_solutions(nb).cells)
     for word in ("BEGIN SOLUTION", "HIDDEN TESTS", "other_variant", "_fixed"):
         assert word not in text
+
+
+@pytest.mark.parametrize("path", LABS, ids=[p.stem for p in LABS])
+def test_graded_labs_have_checks_and_exploration_notebooks_none(path):
+    """9x_ notebooks explore (setup, boot, investigate cells only); every other lab
+    is graded and has check cells."""
+    roles = [role(c) for c in code_cells(nbformat.read(path, as_version=4))]
+    if is_exploration(path):
+        assert set(roles) <= {"setup", "boot", "investigate"}, roles
+    else:
+        assert "check" in roles

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..machine import regs as R
 from ..xen.abi import _PAGE_USER
-from . import Finding, check
-from ._model import boot_of, how_far, leaf_entry, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, leaf_entry, reached, shipped_boot
 
 LAB = "dom0_64"
 
@@ -61,3 +61,66 @@ def dom0_64_user_table(stage):
                    "MMUEXT_NEW_USER_BASEPTR set a root other than the kernel's",
                    f"kernel root {v.guest_table:#x}, user root {v.guest_table_user:#x}; "
                    f"the process's inb: {kind}")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/12_dom0_64.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "12_dom0_64"
+
+
+def _vcpu0(boot):
+    return boot_of(boot).dom0.vcpus[0]
+
+
+def _cpuregs(boot) -> dict:
+    """What kmdb's ``::cpuregs`` shows of dom0's boot vCPU (a read, no side effects)."""
+    st = _vcpu0(boot).hw.state
+    return {"cpl": int(st[R.CPL]), "cs": int(st[R.CS]) & 0xFFFF, "cr3": int(st[R.CR3])}
+
+
+@question("dom0_64_cpl32", lab=QLAB, points=1, answer="ANSWER_CPL32",
+          title="the ring the 32-bit dom0 kernel runs in",
+          asks="the CPL of the 32-bit PV kernel",
+          looked_at="dom0's boot vCPU in the 2007 (32-bit) boot of your variant",
+          hint="::cpuregs prints cpl on its last line.")
+def q_dom0_64_cpl32(stage):
+    return _cpuregs(shipped_boot(stage))["cpl"]
+
+
+@question("dom0_64_cs32", lab=QLAB, points=1, answer="ANSWER_CS32",
+          title="the 32-bit kernel's code selector",
+          asks="the %cs selector of the 32-bit PV kernel",
+          looked_at="dom0's boot vCPU's CS in the 2007 (32-bit) boot of your variant",
+          hint="::cpuregs shows %cs among the segment registers; it is one of Xen's FLAT_ "
+               "selectors.")
+def q_dom0_64_cs32(stage):
+    return _cpuregs(shipped_boot(stage))["cs"]
+
+
+@question("dom0_64_root", lab=QLAB, points=1, answer="ANSWER_ROOT",
+          title="where the kernel's top-level page table lives",
+          asks="the machine frame number of the 32-bit kernel's top-level page table",
+          looked_at="%cr3 of dom0's boot vCPU in the 2007 (32-bit) boot of your variant",
+          hint="%cr3 is a machine address: a frame number is the address >> 12.")
+def q_dom0_64_root(stage):
+    return _cpuregs(shipped_boot(stage))["cr3"] >> 12
+
+
+@question("dom0_64_int82", lab=QLAB, points=1, answer="ANSWER_INT82",
+          title="hypercalls by int $0x82",
+          asks="how many of dom0's hypercalls entered Xen through int $0x82",
+          looked_at="Xen's count of dom0's hypercall entries in the 2007 (32-bit) boot",
+          hint="lab.dom0.hypercall_entries: Xen's view of the domain.")
+def q_dom0_64_int82(stage):
+    return int(boot_of(shipped_boot(stage)).dom0.hypercall_entries["int82"])
+
+
+@question("dom0_64_cs64", lab=QLAB, points=1, answer="ANSWER_CS64",
+          title="the 64-bit kernel's code selector",
+          asks="the %cs selector of the 64-bit PV kernel",
+          looked_at="dom0's boot vCPU's CS in your variant booted with the 64-bit kernel",
+          hint="::cpuregs after the fixed boot; its low two bits are the ring.")
+def q_dom0_64_cs64(stage):
+    return _cpuregs(shipped_boot(stage, fixed=True))["cs"]

@@ -20,11 +20,14 @@ from .seeds import derive_seed
 
 
 def find_labs(labs) -> dict:
-    """{lab name: path} from notebook paths and folders of notebooks."""
+    """{lab name: path} from notebook paths and folders of notebooks (a folder's
+    exploration notebooks, ``9x_*``, are not graded and are left out)."""
+    from ..tools.nbrun import is_exploration
     out = {}
     for item in labs:
         p = Path(item)
-        paths = sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+        paths = sorted(q for q in p.glob("*.ipynb") if not is_exploration(q)) \
+            if p.is_dir() else [p]
         if not paths or not all(q.is_file() for q in paths):
             raise FileNotFoundError(f"no lab notebooks at {str(p)!r}")
         for q in paths:

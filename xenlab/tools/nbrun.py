@@ -190,6 +190,13 @@ def with_seed(nb, seed: int):
     raise ValueError("the notebook has no setup cell (tag 'setup')")
 
 
+def is_exploration(path) -> bool:
+    """``labs/9x_*.ipynb`` are exploration notebooks: they run headless like the
+    labs, but have no hooks, answers or checks, and are not graded."""
+    name = Path(path).name
+    return len(name) > 3 and name[0] == "9" and name[1].isdigit() and name[2] == "_"
+
+
 def run_notebook(path, *, solutions: bool, timeout: int = 600, env=None,
                  seed: int | None = None) -> Run:
     """Run the lab at ``path`` as the student gets it, or with its solutions;
