@@ -3,8 +3,8 @@ Xen console, and every message reaches Xen's console exactly once."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot
 
 LAB = "console"
 
@@ -46,3 +46,37 @@ def console_once(stage):
                    ("; ".join(f"{ln!r} x{n}" for ln, n in list(bad.items())[:2])
                     or "no lines"),
                    hint="Is the early console still writing too?")
+
+
+@check(points=1, title="the i86pc kernel still finds its console with your hook", lab=LAB,
+       parent="console_reached")
+def console_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "console"),
+                   "the same machine booted natively (i86pc) with your hook",
+                   "the native boot's messages reach its console after the hand-over",
+                   how_far(n),
+                   hint="A PC has no Xen console: i86pc keeps its own rule (boot properties, "
+                        "then the text screen).")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/11_console_multiuser.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "11_console_multiuser"
+VGA_TEXT_PFN = 0xB8000 >> 12     # the colour text screen's frame on a PC (IBM VGA reference)
+
+
+@question("console_text_mfn", lab=QLAB, points=1, answer="ANSWER_TEXT_MFN",
+          title="the machine frame the 2007 'text' console wrote to",
+          asks="the machine frame behind dom0's 'physical' address 0xB8000, where the 2007 "
+               "console code put the VGA text screen",
+          looked_at="dom0's physical-to-machine table (mfn_list) in the 2007 boot of your "
+                    "variant",
+          hint="0xb8::pfntomfn in kmdb: under Xen a 'physical' frame is a frame of dom0's RAM.")
+def q_console_text_mfn(stage):
+    d = boot_of(shipped_boot(stage)).dom0
+    if d is None:
+        raise RuntimeError("the 2007 boot of this variant has no dom0")
+    return d.pfn_to_mfn(VGA_TEXT_PFN)

@@ -5,8 +5,8 @@ clock ticks."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot
 
 LAB = "interrupts"
 
@@ -96,3 +96,64 @@ def interrupts_clock(stage):
                    "ticks counted (under Xen: VIRQ_TIMER on an event channel)",
                    f"lbolt {getattr(k, 'lbolt', 0)}, clock on {where}",
                    hint="Xen's clock is VIRQ_TIMER with a periodic timer.")
+
+
+@check(points=1, title="the i86pc kernel still boots with your hooks", lab=LAB,
+       parent="interrupts_reached")
+def interrupts_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "interrupts"),
+                   "the same machine booted natively (i86pc) with your hooks",
+                   "the native boot mounts its root by interrupt and its clock ticks",
+                   how_far(n),
+                   hint="On i86pc there is no Xen: pcplusmp owns the I/O APIC and the IDT "
+                        "there. Look at psm.platform.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/10_interrupts.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "10_interrupts"
+
+
+def _truth_intr(stage, fixed: bool):
+    got = _disk_intr(shipped_boot(stage, fixed=fixed))
+    if isinstance(got, Finding):
+        raise RuntimeError("the boot of this variant routed no interrupt for its disk")
+    return got
+
+
+@question("interrupts_vector", lab=QLAB, points=1, answer="ANSWER_VECTOR",
+          title="the IDT vector the 2007 PSM gave the disk",
+          asks="the IDT vector the 2007 kernel installed the disk driver's ISR on",
+          looked_at="the kernel's interrupt table in the 2007 boot of your variant",
+          hint="The console says 'interrupt ... -> vector'; kernel.intr_frame() too.")
+def q_interrupts_vector(stage):
+    k, dip, arrival, rec = _truth_intr(stage, fixed=False)
+    if arrival[0] != "vector":
+        raise RuntimeError("the 2007 boot routed the disk to an event channel")
+    return int(arrival[1])
+
+
+@question("interrupts_gsi", lab=QLAB, points=1, answer="ANSWER_GSI",
+          title="the disk's global system interrupt",
+          asks="the GSI (I/O APIC input, numbered across all I/O APICs) the disk's "
+               "interrupt line reaches",
+          looked_at="ACPI's answer for the disk's interrupt (MADT overrides, PCI routing) "
+                    "on your machine",
+          hint="The routing view: the disk's row, column gsi.")
+def q_interrupts_gsi(stage):
+    k, dip, arrival, rec = _truth_intr(stage, fixed=True)
+    return int(rec.spec.resolve(k.psm.acpi)[0])
+
+
+@question("interrupts_ioapic", lab=QLAB, points=1, answer="ANSWER_IOAPIC",
+          title="the I/O APIC the disk's interrupt enters",
+          asks="the ID of the I/O APIC whose pin the disk's interrupt line is wired to",
+          looked_at="the MADT's I/O APIC entries and the disk's GSI on your machine",
+          hint="The routing view: the disk's row, column ioapic.")
+def q_interrupts_ioapic(stage):
+    k, dip, arrival, rec = _truth_intr(stage, fixed=True)
+    gsi = rec.spec.resolve(k.psm.acpi)[0]
+    return int(k.psm.acpi.ioapic_for(gsi)[0].id)

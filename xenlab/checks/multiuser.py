@@ -5,8 +5,8 @@ shows the login prompt."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, reached, walk
+from . import Finding, check, question
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot, walk
 
 LAB = "multiuser"
 
@@ -72,3 +72,50 @@ def multiuser_services(stage):
     bad = [f for f, s in svcs.items() if s != "online"]
     return Finding(bool(svcs) and not bad, "svc.startd's services", "all online",
                    f"{len(svcs)} online" if not bad else ", ".join(bad))
+
+
+@check(points=1, title="the i86pc kernel still reaches multi-user with your hooks", lab=LAB,
+       parent="multiuser_reached")
+def multiuser_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "multiuser"),
+                   "the same machine booted natively (i86pc) with your hooks",
+                   "the native boot at 'console login:' with every service online", how_far(n),
+                   hint="On i86pc a physical address is the machine address; look at platform.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/11_console_multiuser.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "11_console_multiuser"
+BIOS_SCAN_PFN = 0xE0000 >> 12    # where the ACPI RSDP search of the BIOS area starts (ACPI 5.2.5.1)
+
+
+@question("multiuser_absent_port", lab=QLAB, points=1, answer="ANSWER_ABSENT_PORT",
+          title="the first ISA device that is not there for dom0",
+          asks="the base I/O port of the first ISA device (in the nexus's order) that dom0 "
+               "cannot reach: no device decodes it, or Xen keeps it",
+          looked_at="your machine's ISA nodes against its ports and Xen's I/O permissions "
+                    "for dom0",
+          hint="The 2007 console (or ::msgbuf) names the driver that waited for a device.")
+def q_multiuser_absent_port(stage):
+    b = boot_of(shipped_boot(stage, fixed=True))
+    for dev, state in getattr(b.kernel, "isa_nodes", None) or []:
+        if state != "attached":
+            return int(dev.port)
+    raise RuntimeError("every ISA device of this variant is there for dom0")
+
+
+@question("multiuser_bios_mfn", lab=QLAB, points=1, answer="ANSWER_BIOS_MFN",
+          title="the machine frame the 2007 code maps for physical 0xE0000",
+          asks="the machine frame the 2007 psm_map_phys_new maps when asked for physical "
+               "0xE0000 (the BIOS area ACPI's RSDP is searched in)",
+          looked_at="dom0's physical-to-machine table (mfn_list) in the 2007 boot of your "
+                    "variant: the 2007 code takes the address for a PFN of dom0's",
+          hint="0xe0::pfntomfn, or ::vtop of the mapping's address.")
+def q_multiuser_bios_mfn(stage):
+    d = boot_of(shipped_boot(stage)).dom0
+    if d is None:
+        raise RuntimeError("the 2007 boot of this variant has no dom0")
+    return d.pfn_to_mfn(BIOS_SCAN_PFN)
