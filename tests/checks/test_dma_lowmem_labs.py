@@ -49,3 +49,43 @@ def test_dma_native_fails_unfixed_and_passes_fixed():
     assert checks.evaluate("dma_native", s).status == "not run"
     s.apply_reference_fix().boot()
     assert checks.evaluate("dma_native", s).passed
+
+
+# -- 09_lowmem -------------------------------------------------------------------------
+
+def test_lowmem_questions_read_the_2007_boot():
+    s = Stage("lowmem", profile="sun-x4200", seed=1)
+    s.boot()
+    assert not s.result.ok
+    dev = s.result.why.split(":")[0]
+    assert card("q_lowmem_device", s, dev, "lowmem_device").passed
+    assert not card("q_lowmem_device", s, "pci-ide0", "lowmem_device").passed
+    p2m = s.dom0.p2m
+    low = int(((p2m >= 0) & (p2m < (1 << 20))).sum())
+    assert 0 < low < (1 << 20)
+    assert card("q_lowmem_dom0_low", s, low, "lowmem_dom0_low").passed
+    assert not card("q_lowmem_dom0_low", s, low - 1, "lowmem_dom0_low").passed
+    # Xen's 2-4 GiB zone: the clipped block arithmetic against a frame-by-frame count
+    truth = checks.lowmem.q_lowmem_xen_free_low(s)
+    mfns, orders = s.xen.heap.free_blocks()
+    naive = sum(1 for m, o in zip(mfns, orders) for f in range(m, m + (1 << o))
+                if (1 << 19) <= f < (1 << 20))
+    assert truth == naive
+    assert card("q_lowmem_xen_free_low", s, naive, "lowmem_xen_free_low").passed
+
+
+def test_lowmem_questions_differ_between_machines():
+    devs = {p: checks.lowmem.q_lowmem_device(Stage("lowmem", profile=p, seed=1))
+            for p in ("sun-x4200", "dell-optiplex755")}
+    assert len(set(devs.values())) == 2
+    lows = {p: checks.lowmem.q_lowmem_dom0_low(Stage("lowmem", profile=p, seed=1))
+            for p in ("sun-x4200", "dell-optiplex755")}
+    assert len(set(lows.values())) == 2
+
+
+def test_lowmem_native_fails_unfixed_and_passes_fixed():
+    s = Stage("lowmem", profile="sun-x4200", seed=1)
+    s.boot()
+    assert checks.evaluate("lowmem_native", s).status == "not run"
+    s.apply_reference_fix().boot()
+    assert checks.evaluate("lowmem_native", s).passed
