@@ -136,10 +136,11 @@ def shipped_boot(stage, *, fixed: bool = False, native: bool | None = None):
 
 def other_variant(stage, seed: int | None = None, profile: str | None = None):
     """The student's hooks booted on another machine and seed: by default the seed
-    after theirs and a lab profile their variant is not (xenlab.lab.other_profile)."""
+    after theirs and a lab profile their variant is not (xenlab.lab.other_profile; among
+    the stage's own profiles when it needs particular machines)."""
     from ..lab.variants import other_profile
     seed = stage.seed + 1 if seed is None else int(seed)
-    profile = profile or other_profile(stage.seed)
+    profile = profile or other_profile(stage.seed, stage.name)
     hooks = _chosen(stage)
     key = ("other", stage.name, profile, seed, stage.native, hooks)
 

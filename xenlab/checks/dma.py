@@ -5,8 +5,8 @@ machine-contiguous."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, machine_frames, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot
 
 LAB = "dma"
 
@@ -94,3 +94,64 @@ def dma_rings_contiguous(stage):
                    "consecutive machine frames",
                    f"{len(rings)} rings, all contiguous" if not bad else ", ".join(bad),
                    hint="XENMEM_exchange with an extent_order gives a contiguous extent.")
+
+
+@check(points=1, title="the i86pc kernel still reads its label with your hooks", lab=LAB,
+       parent="dma_reached")
+def dma_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "dma"), "the same machine booted natively (i86pc) with your hooks",
+                   "the native boot through the label read and the NICs' rings", how_far(n),
+                   hint="On i86pc pfn_to_mfn is the identity, and contig_alloc is not called.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/08_dma.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "08_dma"
+LABEL_PAGES = 8                     # cmlb reads 64 sectors: 32 KiB
+
+
+def _buffer(stage):
+    """The 2007 boot of the variant and its label buffer's machine frames."""
+    b = shipped_boot(stage)
+    k = boot_of(b).kernel
+    return b, machine_frames(b, k.bufcache, LABEL_PAGES * 4096)
+
+
+@question("dma_buf_mfn", lab=QLAB, points=1, answer="ANSWER_BUF_MFN",
+          title="the machine frame of the label buffer's first page",
+          asks="the MFN of the page at the label buffer's address",
+          looked_at="a page-table walk of the buffer's first page in the 2007 boot",
+          hint="addr::vtop prints the pfn and the mfn of the page it reaches.")
+def q_dma_buf_mfn(stage):
+    return _buffer(stage)[1][0]
+
+
+@question("dma_cookie_addr", lab=QLAB, points=1, answer="ANSWER_COOKIE_ADDR",
+          title="the bus address the 2007 bind gave the disk",
+          asks="the address in the first DMA cookie of the label read under the 2007 code "
+               "(pfn << 12 of the buffer's first page)",
+          looked_at="the buffer's first PFN in the 2007 boot (dom0's P2M, read backwards)",
+          hint="The 2007 bind shifts the PFN hat_getpfnum gives; ::vtop prints that PFN.")
+def q_dma_cookie_addr(stage):
+    import numpy as np
+    b, frames = _buffer(stage)
+    hit = np.flatnonzero(np.asarray(boot_of(b).dom0.p2m) == frames[0])
+    if not hit.size:
+        raise RuntimeError("the label buffer's first frame is not one of dom0's")
+    return int(hit[0]) << 12
+
+
+@question("dma_run_pages", lab=QLAB, points=1, answer="ANSWER_RUN_PAGES",
+          title="where the buffer stops being machine-contiguous",
+          asks="how many pages at the start of the label buffer have consecutive MFNs",
+          looked_at="the machine frames of the buffer's 8 pages in the 2007 boot",
+          hint="Highlight the buffer in the P2M view, or ::vtop each page (+0x1000).")
+def q_dma_run_pages(stage):
+    frames = _buffer(stage)[1]
+    n = 1
+    while n < len(frames) and frames[n] == frames[n - 1] + 1:
+        n += 1
+    return n

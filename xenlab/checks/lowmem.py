@@ -4,8 +4,8 @@ not ask Xen for low memory it cannot give."""
 
 from __future__ import annotations
 
-from . import Finding, check
-from ._model import boot_of, how_far, machine_frames, reached
+from . import Finding, check, question
+from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot
 
 LAB = "lowmem"
 
@@ -72,3 +72,58 @@ def lowmem_no_refusals(stage):
                    (f" (address_bits {sorted(set(refused['address_bits']))})" if len(refused)
                     else ""),
                    hint="Xen 3.1's constrained allocator only looks at 2-4 GiB.")
+
+
+@check(points=1, title="the i86pc kernel still attaches its 32-bit devices with your hooks",
+       lab=LAB, parent="lowmem_reached")
+def lowmem_native(stage):
+    n = native_variant(stage)
+    return Finding(reached(n, "lowmem"), "the same machine booted natively (i86pc) with your hooks",
+                   "the native boot through the USB host controllers' DMA memory", how_far(n),
+                   hint="Natively a PFN is the machine frame and there is no Xen to ask.")
+
+
+# ---------------------------------------------------------------------------
+# the lab's questions (labs/09_lowmem.ipynb)
+# ---------------------------------------------------------------------------
+
+QLAB = "09_lowmem"
+
+
+@question("lowmem_device", lab=QLAB, points=1, answer="ANSWER_DEVICE",
+          title="the first device without its DMA memory",
+          asks="the instance name (e.g. xyz0) of the first device that failed in the stage",
+          looked_at="the attach failures of the 2007 boot, in order",
+          hint="lab.result.why starts with it.")
+def q_lowmem_device(stage):
+    k = boot_of(shipped_boot(stage)).kernel
+    fails = getattr(k, "attach_failures", None)
+    if not fails:
+        raise RuntimeError("the 2007 boot of this variant had no attach failure in 'lowmem'")
+    return fails[0][0].instname
+
+
+@question("lowmem_dom0_low", lab=QLAB, points=1, answer="ANSWER_DOM0_LOW",
+          title="how much of the memory below 4 GiB dom0 owns",
+          asks="the number of dom0's pages whose machine frame lies below 4 GiB",
+          looked_at="Xen's P2M of dom0 in the 2007 boot (MFN < 0x100000)",
+          hint="The P2M view's .p2m array holds the MFN of every PFN (-1: none).")
+def q_lowmem_dom0_low(stage):
+    import numpy as np
+    p2m = np.asarray(boot_of(shipped_boot(stage)).dom0.p2m)
+    return int(((p2m >= 0) & (p2m < (1 << 20))).sum())
+
+
+@question("lowmem_xen_free_low", lab=QLAB, points=1, answer="ANSWER_XEN_FREE_LOW",
+          title="what Xen has left between 2 and 4 GiB",
+          asks="the number of free frames in Xen's heap with machine addresses from 2 GiB "
+               "up to 4 GiB, when dom0 asks",
+          looked_at="Xen's heap in the 2007 boot (its free frames)",
+          hint="The memory map's 'Xen free frames' lane, zoomed to 2-4 GiB; or "
+               "lab.xen.heap.is_free.")
+def q_lowmem_xen_free_low(stage):
+    import numpy as np
+    mfns, orders = boot_of(shipped_boot(stage)).xen.heap.free_blocks()
+    ends = mfns + (np.int64(1) << orders)
+    lo, hi = np.maximum(mfns, 1 << 19), np.minimum(ends, 1 << 20)
+    return int(np.clip(hi - lo, 0, None).sum())

@@ -20,23 +20,36 @@ import numpy as np
 LAB_PROFILES = ("sun-x4200", "sun-x2200m2", "dell-optiplex755", "qemu-i440fx")
 _TAG = 0x6c616273                       # "labs": a stream of its own for this choice
 
+# Stages whose failure needs what some lab machines lack: ``lowmem`` needs a 32-bit
+# DMA device (a USB host controller) and RAM above 4 GiB, which the 1 GiB QEMU PC
+# has not.  Their labs choose among these profiles only.
+STAGE_PROFILES = {"lowmem": ("sun-x4200", "sun-x2200m2", "dell-optiplex755")}
+
+
+def profiles_for(stage: str | None = None) -> tuple:
+    """The profiles a lab of ``stage`` draws from (all lab profiles by default)."""
+    return STAGE_PROFILES.get(stage, LAB_PROFILES)
+
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64([int(seed) & 0xFFFFFFFF, _TAG]))
 
 
-def lab_profile(seed: int) -> str:
-    """The profile a student with ``seed`` boots in the labs."""
-    return LAB_PROFILES[int(_rng(seed).integers(len(LAB_PROFILES)))]
+def lab_profile(seed: int, stage: str | None = None) -> str:
+    """The profile a student with ``seed`` boots in the labs (in the lab of
+    ``stage``, when that stage needs particular machines: :data:`STAGE_PROFILES`)."""
+    profiles = profiles_for(stage)
+    return profiles[int(_rng(seed).integers(len(profiles)))]
 
 
-def other_profile(seed: int) -> str:
+def other_profile(seed: int, stage: str | None = None) -> str:
     """A second lab profile, never the one :func:`lab_profile` gives ``seed``
     (hidden checks run the student's hooks there)."""
+    profiles = profiles_for(stage)
     rng = _rng(seed)
-    mine = int(rng.integers(len(LAB_PROFILES)))
-    step = 1 + int(rng.integers(len(LAB_PROFILES) - 1))
-    return LAB_PROFILES[(mine + step) % len(LAB_PROFILES)]
+    mine = int(rng.integers(len(profiles)))
+    step = 1 + int(rng.integers(len(profiles) - 1))
+    return profiles[(mine + step) % len(profiles)]
 
 
-__all__ = ["LAB_PROFILES", "lab_profile", "other_profile"]
+__all__ = ["LAB_PROFILES", "STAGE_PROFILES", "lab_profile", "other_profile", "profiles_for"]
