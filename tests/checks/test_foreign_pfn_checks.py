@@ -7,13 +7,7 @@ from xenlab.kernel.intel.hat import PFN_IS_FOREIGN_MFN
 from xenlab.lab import LAB_PROFILES, Stage
 from xenlab.lab.stages.foreign_pfn import rootnex_reg_pfn_fixed
 
-checks.load_all()
-
-
-def card(name, stage, answer=None, key=None):
-    if key is not None:
-        stage.answers[key] = answer
-    return checks.evaluate(name, stage)
+from .cardlib import card
 
 
 def test_questions_read_the_2007_boot_of_the_variant():

@@ -10,13 +10,7 @@ from xenlab.lab import Stage
 from xenlab.lab.stages.interrupts import psm_clkinit_fixed, psm_route_intr_fixed
 from xenlab.xen.abi import VIRQ_TIMER
 
-checks.load_all()
-
-
-def card(name, stage, answer=None, key=None):
-    if key is not None:
-        stage.answers[key] = answer
-    return checks.evaluate(name, stage)
+from .cardlib import card
 
 
 def test_interrupt_questions_read_the_model_and_differ_between_machines():

@@ -6,13 +6,7 @@ from xenlab import checks
 from xenlab.lab import LAB_PROFILES, Stage
 from xenlab.lab.stages.pte_swbits import pte_is_foreign_fixed, pte_software_bits_fixed
 
-checks.load_all()
-
-
-def card(name, stage, answer=None, key=None):
-    if key is not None:
-        stage.answers[key] = answer
-    return checks.evaluate(name, stage)
+from .cardlib import card
 
 
 def test_questions_read_the_2007_boot_of_the_variant():

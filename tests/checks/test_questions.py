@@ -12,18 +12,12 @@ from xenlab.lab.stages.iopl import set_io_privilege_fixed
 from xenlab.xen.abi import PHYSDEVOP_set_iopl
 
 PROFILE = "qemu-i440fx"
-checks.load_all()
+from .cardlib import card
 
 
 @pytest.fixture
 def pci():
     return Stage("pci_config", profile=PROFILE, seed=3)
-
-
-def card(name, stage, answer=None, key=None):
-    if key is not None:
-        stage.answers[key] = answer
-    return checks.evaluate(name, stage)
 
 
 def test_question_reads_the_2007_boot_and_never_shows_the_value(pci):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 MIME = "application/vnd.xenlab.check+json"

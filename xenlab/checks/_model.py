@@ -134,6 +134,14 @@ def shipped_boot(stage, *, fixed: bool = False, native: bool | None = None):
     return _booted(key, make)
 
 
+def shipped_dom0(stage):
+    """Domain 0 of :func:`shipped_boot` (the 2007 boot of the student's variant)."""
+    d = boot_of(shipped_boot(stage)).dom0
+    if d is None:
+        raise RuntimeError("the 2007 boot of this variant has no dom0")
+    return d
+
+
 def other_variant(stage, seed: int | None = None, profile: str | None = None):
     """The student's hooks booted on another machine and seed: by default the seed
     after theirs and a lab profile their variant is not (xenlab.lab.other_profile; among

@@ -4,7 +4,7 @@ Xen console, and every message reaches Xen's console exactly once."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, native_variant, reached, shipped_dom0
 
 LAB = "console"
 
@@ -76,7 +76,5 @@ VGA_TEXT_PFN = 0xB8000 >> 12     # the colour text screen's frame on a PC (IBM V
                     "variant",
           hint="0xb8::pfntomfn in kmdb: under Xen a 'physical' frame is a frame of dom0's RAM.")
 def q_console_text_mfn(stage):
-    d = boot_of(shipped_boot(stage)).dom0
-    if d is None:
-        raise RuntimeError("the 2007 boot of this variant has no dom0")
+    d = shipped_dom0(stage)
     return d.pfn_to_mfn(VGA_TEXT_PFN)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..machine import regs as R
 from ..xen.abi import _PAGE_USER
 from . import Finding, check, question
-from ._model import boot_of, how_far, leaf_entry, reached, shipped_boot
+from ._model import boot_of, how_far, leaf_entry, reached, shipped_boot, shipped_dom0
 
 LAB = "dom0_64"
 
@@ -114,7 +114,7 @@ def q_dom0_64_root(stage):
           looked_at="Xen's count of dom0's hypercall entries in the 2007 (32-bit) boot",
           hint="lab.dom0.hypercall_entries: Xen's view of the domain.")
 def q_dom0_64_int82(stage):
-    return int(boot_of(shipped_boot(stage)).dom0.hypercall_entries["int82"])
+    return int(shipped_dom0(stage).hypercall_entries["int82"])
 
 
 @question("dom0_64_cs64", lab=QLAB, points=1, answer="ANSWER_CS64",

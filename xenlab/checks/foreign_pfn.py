@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..kernel.intel.hat import PFN_IS_FOREIGN_MFN
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot, walk
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot, shipped_dom0, walk
 
 LAB = "foreign_pfn"
 
@@ -124,7 +124,7 @@ def q_fpfn_bar_pfn(stage):
           looked_at="start_info.nr_pages of the 2007 boot of your variant",
           hint="::print start_info nr_pages, or the P2M view's last PFN + 1.")
 def q_fpfn_nr_pages(stage):
-    return int(len(boot_of(shipped_boot(stage)).dom0.p2m))
+    return int(len(shipped_dom0(stage).p2m))
 
 
 @question("fpfn_foreign_bit", lab=QLAB, points=1, answer="ANSWER_FOREIGN_BIT",

@@ -5,7 +5,7 @@ not ask Xen for low memory it cannot give."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot, shipped_dom0
 
 LAB = "lowmem"
 
@@ -110,7 +110,7 @@ def q_lowmem_device(stage):
           hint="The P2M view's .p2m array holds the MFN of every PFN (-1: none).")
 def q_lowmem_dom0_low(stage):
     import numpy as np
-    p2m = np.asarray(boot_of(shipped_boot(stage)).dom0.p2m)
+    p2m = np.asarray(shipped_dom0(stage).p2m)
     return int(((p2m >= 0) & (p2m < (1 << 20))).sum())
 
 

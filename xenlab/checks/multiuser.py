@@ -6,7 +6,7 @@ shows the login prompt."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot, walk
+from ._model import boot_of, how_far, native_variant, reached, shipped_boot, shipped_dom0, walk
 
 LAB = "multiuser"
 
@@ -115,7 +115,5 @@ def q_multiuser_absent_port(stage):
                     "variant: the 2007 code takes the address for a PFN of dom0's",
           hint="0xe0::pfntomfn, or ::vtop of the mapping's address.")
 def q_multiuser_bios_mfn(stage):
-    d = boot_of(shipped_boot(stage)).dom0
-    if d is None:
-        raise RuntimeError("the 2007 boot of this variant has no dom0")
+    d = shipped_dom0(stage)
     return d.pfn_to_mfn(BIOS_SCAN_PFN)

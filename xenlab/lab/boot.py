@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from ..kernel import Kernel, KCpu, KernelHang, KernelPanic, KernelStop, MachineStopped
+from ..kernel import Kernel, KCpu, KernelHang, KernelPanic, MachineStopped
 from ..kernel.bootadm import boot_archive
 from ..kernel.build import build, load_catalog
 from ..kernel.image import DBOOT_PADDR, KERNEL_PADDR, build_unix

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 
 from ..machine import regs as R
