@@ -49,6 +49,19 @@ class PortBus:
         self.names: list[str] = []
         self.ranges: list[tuple[int, int, int]] = []   # (first, count, device no.)
         self.trace: list[tuple[str, int, int, int]] | None = None
+        # (port | size << 16) -> the device that owns every byte of the access,
+        # or None; rebuilt as accesses come after any change of owners
+        self._route: dict[int, PortDevice | None] = {}
+
+    def _owners_changed(self):
+        self._route.clear()
+
+    def _resolve(self, port: int, size: int) -> PortDevice | None:
+        o = int(self.owner[port])
+        whole = o and all(int(self.owner[(port + i) & 0xFFFF]) == o for i in range(size))
+        dev = self.devices[o - 1] if whole else None
+        self._route[port | size << 16] = dev
+        return dev
 
     def claim(self, first: int, count: int, device: PortDevice, name: str | None = None) -> int:
         """Give ports ``first .. first+count-1`` to ``device``; returns its number."""
@@ -69,6 +82,7 @@ class PortBus:
         if no >= np.iinfo(np.int16).max - 1:
             raise ValueError("too many port devices")
         taken[:] = no + 1
+        self._owners_changed()
         self.ranges.append((first, count, no))
         return no
 
@@ -76,6 +90,7 @@ class PortBus:
         """Take every range of ``device`` off the bus (e.g. a BAR being moved)."""
         no = self.devices.index(device)
         self.owner[self.owner == no + 1] = 0
+        self._owners_changed()
         self.ranges = [r for r in self.ranges if r[2] != no]
 
     def overlay(self, first: int, count: int, device: PortDevice, name: str | None = None):
@@ -90,10 +105,12 @@ class PortBus:
             self.names.append(name or type(device).__name__)
         saved = self.owner[first:first + count].copy()
         self.owner[first:first + count] = no + 1
+        self._owners_changed()
         return saved
 
     def remove_overlay(self, first: int, saved) -> None:
         self.owner[first:first + len(saved)] = saved
+        self._owners_changed()
 
     def device_at(self, port: int) -> PortDevice | None:
         o = int(self.owner[port & 0xFFFF])
@@ -103,9 +120,12 @@ class PortBus:
     def read(self, port: int, size: int) -> int:
         """IN: a claimed access goes to its device, unclaimed bytes read 0xFF."""
         port &= 0xFFFF
-        o = int(self.owner[port])
-        if o and all(int(self.owner[(port + i) & 0xFFFF]) == o for i in range(size)):
-            v = int(self.devices[o - 1].io_read(port, size)) & ((1 << (8 * size)) - 1)
+        try:
+            dev = self._route[port | size << 16]
+        except KeyError:
+            dev = self._resolve(port, size)
+        if dev is not None:
+            v = int(dev.io_read(port, size)) & ((1 << (8 * size)) - 1)
         elif size == 1:
             v = 0xFF
         else:   # split across devices (or partly unclaimed) byte by byte
@@ -122,14 +142,15 @@ class PortBus:
         value &= (1 << (8 * size)) - 1
         if self.trace is not None:
             self.trace.append(("out", port, size, value))
-        o = int(self.owner[port])
-        if o and all(int(self.owner[(port + i) & 0xFFFF]) == o for i in range(size)):
-            self.devices[o - 1].io_write(port, size, value)
+        try:
+            dev = self._route[port | size << 16]
+        except KeyError:
+            dev = self._resolve(port, size)
+        if dev is not None:
+            dev.io_write(port, size, value)
         elif size > 1:
             for i in range(size):
                 self.write((port + i) & 0xFFFF, 1, (value >> (8 * i)) & 0xFF)
-        elif o:
-            self.devices[o - 1].io_write(port, 1, value)
 
     def frame(self):
         """Claimed ranges as a DataFrame: first, last, count, device."""

@@ -2,7 +2,7 @@
 links the CPU's units (units.py) once per process."""
 
 from . import access, decoder, exceptions, execute, hot, slowpath, system, translate  # noqa: F401
-from .run import run_loop  # noqa: F401
+from .entry import run_entry  # noqa: F401
 from .units import link
 
 FP = link()

@@ -85,6 +85,7 @@ def external(st, kind, addr, size, write, value, va):
     st[x + S.XI_D] = value if write else 0
     st[x + S.XI_E] = va
     st[x + S.XI_F] = 0
+    st[x + S.XI_SLOT] = S.X_VAL0 + idx
     st[S.X_VAL0 + idx] = -1 if size == 8 else (np.int64(1) << (8 * size)) - 1
     st[S.X_PENDING] = 1
     st[S.X_RIP] = st[R.RIP]

@@ -29,8 +29,8 @@ from .cache import C_ENT, ENT_WORDS
 
 assert (T_TAG, T_SLOT, T_INFO) == (0, 2, 3)
 
-# why run_blocks stopped (st[HOT_STOP])
-HOT_PAGE, HOT_SLOW, HOT_BUDGET, HOT_STEP = range(4)
+# why run_blocks stopped (st[HOT_STOP]); HOT_EXIT: a port exit, set up in st[XI:]
+HOT_PAGE, HOT_SLOW, HOT_BUDGET, HOT_STEP, HOT_EXIT = range(5)
 # run_blocks(words, st, flat tlb, cc, owner, budget, single_step) -> instructions retired
 HOT_ARGS = (U.I64A, U.I64A, U.I64A, U.I64A, U.I16A, U.I64, U.I64)
 
@@ -84,6 +84,29 @@ def sext(v, szc):
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def port_exit(st, w, port, mask, pva):
+    """Set up the exit of an IN/OUT to a claimed port, as access.external does
+    for the general path, plus X_FAST: the next run finishes the instruction
+    (AL/AX/EAX from the value supplied, RIP past it) without executing it again."""
+    out = (w >> O.W_SUB_SHIFT) & 1
+    szc = (w >> O.W_SZ_SHIFT) & 3
+    x = S.XI
+    st[x + S.XI_REASON] = S.EXIT_IO
+    st[x + S.XI_A] = port
+    st[x + S.XI_B] = np.int64(1) << szc
+    st[x + S.XI_C] = out
+    st[x + S.XI_D] = st[R.RAX] & mask if out != 0 else 0
+    st[x + S.XI_SLOT] = S.X_VAL0
+    st[S.X_VAL0] = mask                    # what a read gets unless a device answers
+    st[S.X_PENDING] = 1
+    st[S.X_NDONE] = 0
+    st[S.X_SEEN] = 0
+    st[S.X_RIP] = pva + ((w >> O.W_OFF_SHIFT) & OFF_MASK)
+    st[S.X_FAST] = (S.XF_VALID | ((w >> O.W_LEN_SHIFT) & S.XF_LEN_MASK)
+                    | (S.XF_OUT if out != 0 else 0) | (szc << S.XF_SZ_SHIFT))
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def run_blocks(words, st, tf, cc, owner, budget, single):
     """Unit U_HOT: run the blocks of the current code page (st[PAGEVA], its block
     map at st[HOT_PB]) from st[RIP].  Returns the instructions retired; st[RIP]
@@ -101,6 +124,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
     eo = cc[C_ENT]
     left = budget
     stop = HOT_PAGE
+    xit = False
     while True:
         if left <= 0:
             stop = HOT_BUDGET
@@ -388,6 +412,8 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                     if owner[(port + i) & 0xFFFF] != 0:
                         claimed = True
                 if claimed:
+                    port_exit(st, w, port, cc[j + U4], pva)
+                    xit = True
                     sj = j
                     break
                 if (w >> O.W_SUB_SHIFT) & 1 == 0:         # IN: nobody answers, all ones
@@ -489,7 +515,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
         if sj != U0:
             rip = pva + ((cc[sj] >> O.W_OFF_SHIFT) & OFF_MASK)
             st[S.HOT_SJ] = np.int64(sj)
-            stop = HOT_SLOW
+            stop = HOT_EXIT if xit else HOT_SLOW
             break
         if nrun < n:
             rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)

@@ -14,14 +14,15 @@ import numpy as np
 from numba import njit
 
 from .. import regs as R
+from ..memory import HEADROOM, META_CAP, META_USED
 from ..mmu import ACC_FETCH, ACC_USER
 from . import flags as F
 from . import slots as S
 from . import units as U
 from .access import call_page
 from .cache import C_BMAP, C_ENT, C_FP, C_GEN, ENT_WORDS, PAGE
-from .hot import HOT_ARGS, HOT_SLOW, host
-from .slowpath import K_CACHED, K_ENTRY, K_UNCACHED, SLOW_ARGS
+from .hot import HOT_ARGS, HOT_EXIT, HOT_SLOW, host
+from .slowpath import K_CACHED, K_ENTRY, K_UNCACHED, SLOW_ARGS, quick_entry
 from .translate import TRANSLATE_ARGS
 
 call_slow = U.caller(U.I64, SLOW_ARGS)
@@ -68,15 +69,24 @@ def io_fast(st):
 def run_loop(slot_of, data, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos, owner, bps, budget):
     """Run until an exit; returns the exit reason (details in ``st[XI:]``).  Takes
     the memory arrays one by one (fewer to unbox per call: ``words`` and
-    ``dwords`` are views of ``data`` made here)."""
+    ``dwords`` are views of ``data`` made here).  Exits "pool" at once, with
+    nothing done, unless HEADROOM free frames are in the pool."""
+    if meta[META_CAP] - meta[META_USED] < HEADROOM:
+        st[S.XI + S.XI_REASON] = S.EXIT_POOL
+        st[S.XI + S.XI_COUNT] = 0
+        return S.EXIT_POOL
     words = data.view(np.int64)
     mem = (slot_of, data, words, data.view(np.uint32), mfn_of_slot, meta, slot_flags)
     dc = (cc, pos)
     tf = tlb.reshape(-1)
     fslow = cc[C_FP + U.U_SLOW]
     icount0 = st[R.ICOUNT]
-    reason = call_slow(fslow, (mem, st, tlb, dc, owner, K_ENTRY, 0, 0, 0, budget))
-    done = st[S.STEP_N]
+    done = quick_entry(meta, st, cc)
+    if done < 0:
+        reason = call_slow(fslow, (mem, st, tlb, dc, owner, K_ENTRY, 0, 0, 0, budget))
+        done = st[S.STEP_N]
+    else:
+        reason = np.int64(0)
     left = budget - done
     shadow = st[S.INT_SHADOW] != 0
     st[S.INT_SHADOW] = 0
@@ -142,6 +152,9 @@ def run_loop(slot_of, data, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos, own
                                 reason = S.EXIT_IRQ
                                 st[S.XI + S.XI_REASON] = reason
                                 break
+                    if st[S.HOT_STOP] == HOT_EXIT:
+                        reason = S.EXIT_IO           # details in st[XI:] already
+                        break
                     if st[S.HOT_STOP] != HOT_SLOW:
                         continue
                     sj = st[S.HOT_SJ]

@@ -49,8 +49,16 @@ HOT_PB = _F + 41       # where the current code page's block map starts in the c
 HOT_STOP = _F + 42     # why hot.run_blocks returned (HOT_*)
 HOT_SJ = _F + 43       # ... and the entry that needs the general path
 HOT_HH = _F + 44       # the hot loop's pool index of the memory operand (for the store)
+X_FAST = _F + 45       # a port exit the hot loop took: how the next run completes it
+                       # without executing the IN/OUT again (0: it re-executes);
+                       # XF_* fields below
 XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
+# X_FAST fields: the instruction's length, OUT (else IN), its operand size code.
+XF_LEN_MASK = 15
+XF_OUT = 1 << 4
+XF_SZ_SHIFT = 5
+XF_VALID = 1 << 7
 # OPTIONS bits.
 OPT_SYSCALL_EXIT = 1   # SYSCALL exits to the hypervisor instead of LSTAR
 OPT_IO_EXIT_ALL = 2    # every port access exits, claimed or not
@@ -84,6 +92,7 @@ XI_D = 4   # io/mmio: value written (out/write)
 XI_E = 5   # io: 1 for INS/OUTS; mmio: linear address; exception: RIP of the instruction
 XI_F = 6   # io: REP prefix
 XI_COUNT = 7   # instructions executed in this run() call
+XI_SLOT = 8    # io/mmio read: the state slot its value goes in (X_VAL0 + accesses done)
 NEXIT = 16
 
 # Internal-error codes (exit[1] of EXIT_INTERNAL / EXIT_SHUTDOWN).

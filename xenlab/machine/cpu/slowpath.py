@@ -11,12 +11,13 @@ on) and leaves the number of instructions it retired in ``st[STEP_N]``.
 import numpy as np
 from numba import njit
 
+from .. import memory as M
 from .. import regs as R
 from ..mmu import fault_code, fault_vector, make_fault
 from . import slots as S
 from . import units as U
 from .access import fetch_bytes, sync_caches
-from .cache import C_DOUT, C_FBUF, C_FP
+from .cache import C_CODE_GEN, C_CODEW, C_DOUT, C_FBUF, C_FP, C_MEM_GEN
 from .decoder import DECODE_ARGS
 from .exceptions import EVENT_ARGS, KIND_EXC, KIND_EXT, KIND_INJECT, KIND_SOFT, has_error_code
 from .execute import step
@@ -107,24 +108,82 @@ def execute_one(mem, st, tlb, dc, owner, kind, info, disp, imm, maxel):
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def run_entry(mem, st, tlb, dc, owner, budget):
-    """The start of a run: catch up with the caches, finish an instruction that
-    exited for a port or MMIO access, deliver an injected event, and open the
-    interrupt window unless an STI / MOV SS shadow covers the next instruction."""
+def complete_port_exit(st, fast):
+    """Finish an IN/OUT whose exit the hot loop set up (hot.port_exit): an IN
+    writes the value into AL/AX/EAX (EAX zero-extends into RAX, as any 32-bit
+    register write in 64-bit mode), and RIP moves past the instruction."""
+    if (fast & S.XF_OUT) == 0:
+        szc = (fast >> S.XF_SZ_SHIFT) & 3
+        v = st[S.X_VAL0]
+        if szc == 2:
+            st[R.RAX] = v & 0xFFFFFFFF
+        else:
+            m = (np.int64(1) << (8 << szc)) - 1
+            st[R.RAX] = (st[R.RAX] & ~m) | (v & m)
+    st[R.RIP] = st[R.RIP] + (fast & S.XF_LEN_MASK)
+    st[S.X_NDONE] = 0
+    st[S.X_SEEN] = 0
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def begin_run(st):
+    """The bookkeeping every run starts with: no exit details yet, a read that
+    exited counts as done, and it is forgotten if RIP was moved meanwhile."""
     for i in range(S.NEXIT):
         st[S.XI + i] = 0
     st[S.STATUS] = 0
     st[S.X_SEEN] = 0
-    sync_caches(mem, st, tlb, dc)
     if st[S.X_PENDING] != 0:
         st[S.X_NDONE] += 1
         st[S.X_PENDING] = 0
     if st[S.X_NDONE] != 0 and st[R.RIP] != st[S.X_RIP]:
         st[S.X_NDONE] = 0
+    fast = st[S.X_FAST]
+    st[S.X_FAST] = 0
+    return fast
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def quick_entry(meta, st, cc):
+    """The start of a run when there is nothing for :func:`run_entry` to do but
+    finish a port exit the hot loop took: caches in step, no event, no
+    interrupt waiting.  Returns the instructions retired (0 or 1), or -1 when
+    the run needs the general entry (then nothing was changed)."""
+    g = meta[M.META_GEN]
+    if (cc[C_MEM_GEN] != g or st[S.MEM_GEN_SEEN] != g or cc[C_CODEW] != meta[M.META_CODE_WRITES]
+            or st[S.CODE_GEN_SEEN] != cc[C_CODE_GEN] or st[S.PEND_EVENT] != 0
+            or st[S.IRQ_PENDING] != 0):
+        return np.int64(-1)
+    if st[S.X_PENDING] != 0:
+        if st[S.X_FAST] == 0 or st[R.RIP] != st[S.X_RIP]:
+            return np.int64(-1)
+    elif st[S.X_NDONE] != 0:
+        return np.int64(-1)
+    fast = begin_run(st)
+    if fast == 0:
+        return np.int64(0)
+    complete_port_exit(st, fast)
+    st[S.INT_SHADOW] = 0
+    st[S.BP_SKIP] = -1
+    return np.int64(1)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def run_entry(mem, st, tlb, dc, owner, budget):
+    """The start of a run: catch up with the caches, finish an instruction that
+    exited for a port or MMIO access, deliver an injected event, and open the
+    interrupt window unless an STI / MOV SS shadow covers the next instruction."""
+    fast = begin_run(st)
+    sync_caches(mem, st, tlb, dc)
     shadow = st[S.INT_SHADOW] != 0
     done = np.int64(0)
     reason = np.int64(0)
-    if st[S.X_NDONE] != 0:
+    if st[S.X_NDONE] != 0 and fast != 0:
+        complete_port_exit(st, fast)
+        done = np.int64(1)
+        shadow = False
+        st[S.BP_SKIP] = -1
+    elif st[S.X_NDONE] != 0:
         reason = execute_one(mem, st, tlb, dc, owner, np.int64(K_UNCACHED), np.int64(0),
                              np.int64(0), np.int64(0), np.int64(1))
         n = st[S.STEP_N]

@@ -20,9 +20,11 @@ from ..mmu import Mmu
 from ..ports import PortBus
 from ..pte import s64, u64
 from . import slots as S
+from .entry import entry_block
 from .cache import C_CODEW, C_FP, C_MEM_GEN, C_SOP, DEFAULT_CODE_PAGES, new_cc
 
 EXIT_NAMES = S.EXIT_NAMES
+MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}     # a port access's size -> its value's bits
 _ERROR_CODE_VECTORS = {8, 10, 11, 12, 13, 14, 17, 21, 29, 30}
 
 
@@ -184,6 +186,8 @@ class Registers:
         self._vcpu.set(name, value)
 
     def __getattr__(self, name):
+        if name.startswith("_"):      # (copy and pickle probe for these before _vcpu exists)
+            raise AttributeError(name)
         try:
             return self._vcpu.get(name)
         except KeyError as e:
@@ -208,8 +212,9 @@ class Vcpu:
 
     def __init__(self, memory, ports: PortBus | None = None, mmio: MmioBus | None = None,
                  index: int = 0, *, code_pages: int | None = None, apic_id: int | None = None):
-        from ._kernels import run_loop   # compiles or loads the kernels, once per process
-        self._run_loop = run_loop
+        from ._kernels import run_entry   # compiles or loads the kernels, once per process
+        self._run_entry = run_entry
+        self._entry = None
         self.memory = memory
         self.ports = ports if ports is not None else PortBus()
         self.mmio = mmio if mmio is not None else MmioBus(memory)
@@ -378,25 +383,39 @@ class Vcpu:
         the instruction with it (without this, the read returns all ones)."""
         if not self.state[S.X_PENDING]:
             raise RuntimeError("no port or MMIO read is waiting for a value")
-        self.state[S.X_VAL0 + self.state[S.X_NDONE]] = s64(int(value))
+        self.state[self.state[S.XI + S.XI_SLOT]] = s64(int(value))
 
     # -- running ------------------------------------------------------------------------
+    def _entry_address(self, bps) -> int:
+        """The address of the entry block for a run with breakpoints ``bps``
+        (entry.py), rebuilt when any array it points at was replaced."""
+        arrays = self.memory.arrays
+        cc, pos = self.cache.arrays()
+        e = self._entry
+        if (e is not None and e[0] is arrays and e[1] is pos and e[2] is bps
+                and e[3] is self.ports.owner):
+            return e[5]
+        keep = (arrays[0], arrays[1], arrays[4], arrays[5], arrays[6], self.state,
+                self.tlb, cc, pos, self.ports.owner, bps)
+        blk = entry_block(keep)
+        self._entry = (arrays, pos, bps, self.ports.owner, (keep, blk), int(blk.ctypes.data))
+        return self._entry[5]
+
+    def __getstate__(self):
+        # a copy (a lab's snapshot) builds its own entry block: this one points
+        # at the original's arrays
+        d = dict(self.__dict__)
+        d["_entry"] = None
+        return d
+
     def _run_raw(self, budget: int, bps=None) -> int:
-        mem = self.memory
+        bps = self._bps if bps is None else bps
         while True:
-            arrays = mem.arrays
-            meta = arrays[5]                     # memory.M_META: keep HEADROOM free slots
-            if meta[META_CAP] - meta[META_USED] < HEADROOM:
-                mem.reserve(HEADROOM)
-                arrays = mem.arrays
-            cc, pos = self.cache.arrays()
-            code = self._run_loop(arrays[0], arrays[1], arrays[4], arrays[5], arrays[6], self.state,
-                                  self.tlb, cc, pos, self.ports.owner,
-                                  self._bps if bps is None else bps, budget)
+            code = self._run_entry(self._entry_address(bps), budget, 0, 0)
             if code != S.EXIT_POOL:
                 return int(code)
             budget -= int(self.xi[S.XI_COUNT])
-            mem.reserve(max(HEADROOM, mem.capacity_frames))
+            self.memory.reserve(max(HEADROOM, self.memory.capacity_frames))
 
     def run(self, max_instructions: int = 10**9) -> Exit:
         """Run until an exit (at most ``max_instructions``) and return it."""
@@ -407,34 +426,60 @@ class Vcpu:
     def run_native(self, max_instructions: int = 10**9, bps=None) -> Exit:
         """Run, serving port exits from ``self.ports`` and MMIO exits from
         ``self.mmio``; return at any other exit.  ``count`` is every
-        instruction executed in the call (across the exits served)."""
+        instruction executed in the call (across the exits served).
+
+        The loop is the round trip of every port access a Python device
+        serves, so it is kept lean: the entry block is looked up again only
+        when the memory pool was replaced."""
         left = int(max_instructions)
         total = 0
         xi = self.xi
+        details = self.state[S.XI:S.XI + S.XI_SLOT + 1].tolist
         st = self.state
         ports, mmio = self.ports, self.mmio
+        route = ports._route
+        bps = self._bps if bps is None else bps
+        run_entry = self._run_entry
+        mem = self.memory
+        addr = self._entry_address(bps)
+        seen = mem.arrays
+        value = supplied = 0                  # a read's value goes in with the next call
         while True:
-            code = self._run_raw(left, bps)
-            x = xi.tolist()
+            code = run_entry(addr, left, value, supplied)
+            supplied = 0
+            x = details()
             n = x[S.XI_COUNT]
             left -= n
             total += n
             if code == S.EXIT_IO:
-                if x[S.XI_C]:
-                    ports.write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
+                dev = route.get(x[S.XI_A] | x[S.XI_B] << 16) if ports.trace is None else None
+                if dev is None:                   # not one device's: the bus sorts it out
+                    if x[S.XI_C]:
+                        ports.write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
+                    else:
+                        value, supplied = ports.read(x[S.XI_A], x[S.XI_B]), 1
+                elif x[S.XI_C]:
+                    dev.io_write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
                 else:
-                    st[S.X_VAL0 + st[S.X_NDONE]] = ports.read(x[S.XI_A], x[S.XI_B])
+                    value = int(dev.io_read(x[S.XI_A], x[S.XI_B])) & MASKS[x[S.XI_B]]
+                    supplied = 1
             elif code == S.EXIT_MMIO:
-                addr, size, write, value = x[S.XI_A], x[S.XI_B], x[S.XI_C], x[S.XI_D]
-                if write:
-                    mmio.write(addr, size, value)
+                if x[S.XI_C]:
+                    mmio.write(x[S.XI_A], x[S.XI_B], x[S.XI_D])
                 else:
-                    st[S.X_VAL0 + st[S.X_NDONE]] = s64(mmio.read(addr, size))
+                    value, supplied = s64(mmio.read(x[S.XI_A], x[S.XI_B])), 1
+            elif code == S.EXIT_POOL:
+                self.memory.reserve(max(HEADROOM, self.memory.capacity_frames))
             else:
                 xi[S.XI_COUNT] = total
                 self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
                 return self.last_exit
+            if mem.arrays is not seen:        # the pool grew (a device's DMA, say)
+                addr = self._entry_address(bps)
+                seen = mem.arrays
             if left <= 0:
+                if supplied:
+                    st[x[S.XI_SLOT]] = value
                 code = self._run_raw(0, bps)
                 xi[S.XI_COUNT] = total
                 self.last_exit = Exit(code, xi.tolist(), u64(int(st[R.RIP])))
