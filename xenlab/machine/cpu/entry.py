@@ -21,6 +21,7 @@ from numba.extending import intrinsic
 
 from ..mmu import NTLB
 from . import slots as S
+from . import units as U
 from .run import run_loop
 
 # Block layout: (address, length) pairs, in run_loop's argument order.
@@ -68,6 +69,9 @@ def run_entry(block, budget, value, supplied):
                     carray(_i16p(b[B_OWNER]), b[B_OWNER + 1]),
                     carray(_i64p(b[B_BPS]), b[B_BPS + 1]),
                     budget)
+
+
+U.also_compile(run_entry, (U.I64,) * 4)
 
 
 def entry_block(arrays) -> np.ndarray:

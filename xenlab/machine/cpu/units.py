@@ -89,7 +89,16 @@ def register(unit: int, dispatcher, argtypes):
 
 # Units a helper process compiles while this one compiles the rest, when the
 # cache is cold (about half the work each; see link()).
-HELPER_UNITS = (U_BASIC, U_SYSTEM, U_EVENT)
+HELPER_UNITS = (U_BASIC, U_SYSTEM, U_EVENT, U_STRING, U_PAGE)
+
+# Other kernels this process compiles while the helper works (entry.run_entry,
+# which links the run loop): (dispatcher, argtypes).
+_ALSO: list[tuple] = []
+
+
+def also_compile(dispatcher, argtypes):
+    """Compile ``dispatcher`` for ``argtypes`` in :func:`link`, beside the units."""
+    _ALSO.append((dispatcher, tuple(argtypes)))
 
 
 def _cached(unit) -> bool:
@@ -139,6 +148,8 @@ def link() -> np.ndarray:
     helper = _helper([u for u in cold if u in HELPER_UNITS]) if len(cold) > 3 else None
     if helper is not None:
         compile_units([u for u in cold if u not in HELPER_UNITS])
+        for disp, argtypes in _ALSO:
+            disp.compile(argtypes)
         helper.wait()
     for unit, (disp, argtypes) in sorted(_REGISTRY.items()):
         disp.compile(argtypes)
