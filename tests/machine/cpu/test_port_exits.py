@@ -142,10 +142,10 @@ def test_pool_growth_during_run_native_repoints_the_entry_block():
 def test_a_copied_vcpu_builds_its_own_entry_block():
     v, dev = _vcpu("outb %al, $0x70", general=False)
     assert v.run().reason == "io"
-    assert v._entry is not None
+    assert v._entries
     shared = (v.memory, v.cache, v.regs, v._breakpoints, v._intercept)  # as Stage._memo
     w = copy.deepcopy(v, {id(o): o for o in shared})
-    assert w._entry is None
+    assert not w._entries
     assert w.run().reason == "hlt"
     assert v.get("rip") == AT                 # the original did not move
     assert v.run().reason == "hlt"

@@ -214,7 +214,8 @@ class Vcpu:
                  index: int = 0, *, code_pages: int | None = None, apic_id: int | None = None):
         from ._kernels import run_entry   # compiles or loads the kernels, once per process
         self._run_entry = run_entry
-        self._entry = None
+        self._entries: dict = {}             # id(breakpoint array) -> its entry block
+        self._stops = (None, {})             # (self._bps, {stop_at: breakpoints with it})
         self.memory = memory
         self.ports = ports if ports is not None else PortBus()
         self.mmio = mmio if mmio is not None else MmioBus(memory)
@@ -388,24 +389,31 @@ class Vcpu:
     # -- running ------------------------------------------------------------------------
     def _entry_address(self, bps) -> int:
         """The address of the entry block for a run with breakpoints ``bps``
-        (entry.py), rebuilt when any array it points at was replaced."""
+        (entry.py), rebuilt when any array it points at was replaced.  Blocks
+        are kept per breakpoint array, so stubs called in turn (each with its
+        own stop address) do not rebuild them."""
         arrays = self.memory.arrays
         cc, pos = self.cache.arrays()
-        e = self._entry
+        e = self._entries.get(id(bps))
         if (e is not None and e[0] is arrays and e[1] is pos and e[2] is bps
                 and e[3] is self.ports.owner):
             return e[5]
         keep = (arrays[0], arrays[1], arrays[4], arrays[5], arrays[6], self.state,
                 self.tlb, cc, pos, self.ports.owner, bps)
         blk = entry_block(keep)
-        self._entry = (arrays, pos, bps, self.ports.owner, (keep, blk), int(blk.ctypes.data))
-        return self._entry[5]
+        # drop blocks of a replaced pool: they would keep the old arrays alive
+        self._entries = {k: x for k, x in self._entries.items()
+                         if x[0] is arrays and x[1] is pos and len(self._entries) < 64}
+        self._entries[id(bps)] = (arrays, pos, bps, self.ports.owner, (keep, blk),
+                                  int(blk.ctypes.data))
+        return self._entries[id(bps)][5]
 
     def __getstate__(self):
         # a copy (a lab's snapshot) builds its own entry block: this one points
         # at the original's arrays
         d = dict(self.__dict__)
-        d["_entry"] = None
+        d["_entries"] = {}
+        d["_stops"] = (None, {})
         return d
 
     def _run_raw(self, budget: int, bps=None) -> int:
@@ -499,7 +507,13 @@ class Vcpu:
                 self.set(k, v)
         self.state[R.RIP] = s64(int(rip))
         stop = s64(int(stop_at))
-        bps = self._bps if stop in self._bps else np.append(self._bps, np.int64(stop))
+        if self._stops[0] is not self._bps:
+            self._stops = (self._bps, {})
+        bps = self._stops[1].get(stop)
+        if bps is None:
+            bps = self._bps if stop in self._bps else np.append(self._bps, np.int64(stop))
+            if len(self._stops[1]) < 64:
+                self._stops[1][stop] = bps
         return self.run_native(max_instructions, bps)
 
     # -- modes ----------------------------------------------------------------------------
