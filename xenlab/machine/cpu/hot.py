@@ -125,17 +125,22 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
     left = budget
     stop = HOT_PAGE
     xit = False
+    brip = np.int64(-1)                  # where the block at hdr starts (none yet)
+    hdr = U0
+    n = np.int64(0)
     while True:
         if left <= 0:
             stop = HOT_BUDGET
             break
-        if (rip >> 12) != (pva >> 12):
-            break
-        bi = cc[np.uint64(pb + (rip & OFF_MASK))]
-        if bi == 0:
-            break
-        hdr = np.uint64(eo + ENT_WORDS * bi)
-        n = cc[hdr]
+        if rip != brip:                  # (a block looping to itself skips the lookup)
+            if (rip >> 12) != (pva >> 12):
+                break
+            bi = cc[np.uint64(pb + (rip & OFF_MASK))]
+            if bi == 0:
+                break
+            hdr = np.uint64(eo + ENT_WORDS * bi)
+            n = cc[hdr]
+            brip = rip
         nrun = np.int64(1) if single != 0 else (n if n <= left else left)
         nrip = pva + cc[hdr + U1]
         sj = U0
@@ -143,22 +148,25 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
         jend = j + np.uint64(ENT_WORDS * nrun)
         while j < jend:
             w = cc[j]
-            if (w & O.W_MEM) != 0:
-                a3 = cc[j + U3]
-                ea = (cc[j + U2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
-                      + st[(a3 >> 16) & 127])
-                macc = (w >> O.W_MACC_SHIFT) & 3
-                if macc == O.MACC_NONE:
-                    st[S.TMP] = ea
-                else:
-                    msz = (w >> O.W_MSZ_SHIFT) & 3
-                    hh = host(tf, ea, uacc | (macc >> 1))
-                    st[S.HOT_HH] = hh
-                    if hh < 0 or (ea & ((np.int64(1) << msz) - 1)) != 0:
-                        sj = j
-                        break
-                    if macc != O.MACC_WRITE:
-                        st[S.TMP] = wload(words, hh, msz)
+            if (w & (O.W_MEM | O.W_IMMS)) != 0:
+                if (w & O.W_IMMS) != 0:
+                    st[S.IMM] = cc[j + U1]
+                if (w & O.W_MEM) != 0:
+                    a3 = cc[j + U3]
+                    ea = (cc[j + U2] + st[a3 & 127] + (st[(a3 >> 7) & 127] << ((a3 >> 14) & 3))
+                          + st[(a3 >> 16) & 127])
+                    macc = (w >> O.W_MACC_SHIFT) & 3
+                    if macc == O.MACC_NONE:
+                        st[S.TMP] = ea
+                    else:
+                        msz = (w >> O.W_MSZ_SHIFT) & 3
+                        hh = host(tf, ea, uacc | (macc >> 1))
+                        st[S.HOT_HH] = hh
+                        if hh < 0 or (ea & ((np.int64(1) << msz) - 1)) != 0:
+                            sj = j
+                            break
+                        if macc != O.MACC_WRITE:
+                            st[S.TMP] = wload(words, hh, msz)
             hd = w & 63
             d = (w >> O.W_D_SHIFT) & 127
             s = (w >> O.W_S_SHIFT) & 127
@@ -169,7 +177,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la + lb) & m
                 lk = (F.K_ADD << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
@@ -177,35 +185,35 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la - lb) & m
                 lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
             elif hd == O.H_CMP:
                 m = cc[j + U4]
                 la = st[d] & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la - lb) & m
                 lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
             elif hd == O.H_AND:
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = la & lb
                 lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
             elif hd == O.H_TEST:
                 m = cc[j + U4]
                 la = st[d] & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = la & lb
                 lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
             elif hd == O.H_OR:
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = la | lb
                 lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
@@ -213,7 +221,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 m = cc[j + U4]
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = la ^ lb
                 lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
@@ -225,7 +233,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 st[S.LF_C] = c
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la + lb + c) & m
                 lk = (F.K_ADC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
@@ -237,12 +245,12 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
                 st[S.LF_C] = c
                 a = st[d]
                 la = a & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la - lb - c) & m
                 lk = (F.K_SBB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 st[d] = (a & cc[j + U5]) | lr
             elif hd == O.H_MOV:
-                v = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                v = st[s]
                 st[d] = (st[d] & cc[j + U5]) | (v & cc[j + U4])
             elif hd == O.H_JCC:
                 t = F.cond_fast(lk, la, lb, lr, (w >> O.W_SUB_SHIFT) & 15)
@@ -421,7 +429,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             elif hd == O.H_CMP_J:
                 m = cc[j + U4]
                 la = st[d] & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = (la - lb) & m
                 lk = (F.K_SUB << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 if j + UE < jend:                         # the Jcc runs in this step too
@@ -439,7 +447,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             elif hd == O.H_TEST_J:
                 m = cc[j + U4]
                 la = st[d] & m
-                lb = (cc[j + U1] if (w & O.W_IMM) != 0 else st[s]) & m
+                lb = st[s] & m
                 lr = la & lb
                 lk = (F.K_LOGIC << 2) | ((w >> O.W_SZ_SHIFT) & 3)
                 if j + UE < jend:                         # the Jcc runs in this step too
@@ -481,19 +489,19 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             elif hd == O.H_NOP:
                 pass
             elif hd == O.H_ADD_NF:                    # 32/64-bit: nothing of the register to keep
-                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                b = st[s]
                 st[d] = (st[d] + b) & cc[j + U4]
             elif hd == O.H_SUB_NF:                    # 32/64-bit: nothing of the register to keep
-                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                b = st[s]
                 st[d] = (st[d] - b) & cc[j + U4]
             elif hd == O.H_AND_NF:                    # 32/64-bit: nothing of the register to keep
-                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                b = st[s]
                 st[d] = (st[d] & b) & cc[j + U4]
             elif hd == O.H_OR_NF:                    # 32/64-bit: nothing of the register to keep
-                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                b = st[s]
                 st[d] = (st[d] | b) & cc[j + U4]
             elif hd == O.H_XOR_NF:                    # 32/64-bit: nothing of the register to keep
-                b = cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
+                b = st[s]
                 st[d] = (st[d] ^ b) & cc[j + U4]
             elif hd == O.H_INC_NF:
                 st[d] = (st[d] + 1) & cc[j + U4]
@@ -510,13 +518,13 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             if (w & O.W_WB) != 0:
                 wstore(words, st[S.HOT_HH], (w >> O.W_MSZ_SHIFT) & 3, st[S.TMP])
             j += UE
-        ran = np.int64((j - hdr) // UE) - 1
-        left -= ran
         if sj != U0:
+            left -= np.int64((j - hdr) // UE) - 1
             rip = pva + ((cc[sj] >> O.W_OFF_SHIFT) & OFF_MASK)
             st[S.HOT_SJ] = np.int64(sj)
             stop = HOT_EXIT if xit else HOT_SLOW
             break
+        left -= nrun                     # all of them ran (a fused Jcc ends at jend too)
         if nrun < n:
             rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)
         else:

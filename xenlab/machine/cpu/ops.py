@@ -75,6 +75,8 @@ W_MACC_SHIFT = 45         # bits 45-46 MACC_*: address only (into TMP), read, wr
 W_MSZ_SHIFT = 47          # bits 47-48 memory size code (source size of MOVZX/MOVSX)
 W_WB = 1 << 49            # store TMP back to the memory operand after the handler
 W_IMM = 1 << 50           # the source operand is the immediate (word 1), not a slot
+W_IMMS = 1 << 51          # copy the immediate (word 1) into the IMM slot before the
+                          # handler, which reads it as its source slot like a register
 # word 1: immediate, or a branch target as an offset from the code page's start
 # word 2: displacement (RIP-relative: plus the offset of the next instruction)
 # word 3: base slot | index slot << 7 | scale << 14 | segment-base slot << 16

@@ -54,6 +54,7 @@ X_FAST = _F + 45       # a port exit the hot loop took: how the next run complet
                        # XF_* fields below
 XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
+IMM = _F + 46          # the hot loop's copy of an ALU/MOV immediate (ops.W_IMMS)
 # X_FAST fields: the instruction's length, OUT (else IN), its operand size code.
 XF_LEN_MASK = 15
 XF_OUT = 1 << 4

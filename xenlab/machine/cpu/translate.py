@@ -64,14 +64,15 @@ def hot_entry(info, disp, imm, off, ln):
     elif op == O.MOV_R_RM:
         w = _word(O.H_MOV, szc, reg, rmslot, 0)
     elif op == O.MOV_RM_I:
-        w = _word(O.H_MOV, szc, rmslot, 0, 0) | O.W_IMM
+        w = _word(O.H_MOV, szc, rmslot, S.IMM, 0) | O.W_IMMS
         wb = mem
     elif op == O.ALU_RM_R or op == O.ALU_RM_I:
         if op == O.ALU_RM_R and reg >= 16:
             return slow
-        w = _word(_ALU_HANDLER[sub], szc, rmslot, reg, 0)
         if op == O.ALU_RM_I:
-            w |= O.W_IMM
+            w = _word(_ALU_HANDLER[sub], szc, rmslot, S.IMM, 0) | O.W_IMMS
+        else:
+            w = _word(_ALU_HANDLER[sub], szc, rmslot, reg, 0)
         wb = mem and sub != O.CMP and sub != O.TEST
     elif op == O.ALU_R_RM:
         if reg >= 16:
