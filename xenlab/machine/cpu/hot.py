@@ -12,7 +12,7 @@ through its address: kept apart, its loop gets the host registers to itself
 instead of sharing them with the page, translation and slow-path logic
 around it.  It returns when RIP leaves the page or reaches code that is not
 translated yet, when an instruction needs the general executor, at the
-budget, or after one instruction when asked to single-step.
+budget (a budget of 1 is how the run loop single-steps).
 """
 
 import numpy as np
@@ -30,9 +30,9 @@ from .cache import C_ENT, ENT_WORDS
 assert (T_TAG, T_SLOT, T_INFO) == (0, 2, 3)
 
 # why run_blocks stopped (st[HOT_STOP]); HOT_EXIT: a port exit, set up in st[XI:]
-HOT_PAGE, HOT_SLOW, HOT_BUDGET, HOT_STEP, HOT_EXIT = range(5)
-# run_blocks(words, st, flat tlb, cc, owner, budget, single_step) -> instructions retired
-HOT_ARGS = (U.I64A, U.I64A, U.I64A, U.I64A, U.I16A, U.I64, U.I64)
+HOT_PAGE, HOT_SLOW, HOT_BUDGET, HOT_EXIT = range(4)
+# run_blocks(words, st, flat tlb, cc, owner, budget) -> instructions retired
+HOT_ARGS = (U.I64A, U.I64A, U.I64A, U.I64A, U.I16A, U.I64)
 
 OFF_MASK = np.int64(0xFFF)
 # word offsets inside an entry, as unsigned indices (no negative-index wrap code)
@@ -107,7 +107,7 @@ def port_exit(st, w, port, mask, pva):
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def run_blocks(words, st, tf, cc, owner, budget, single):
+def run_blocks(words, st, tf, cc, owner, budget):
     """Unit U_HOT: run the blocks of the current code page (st[PAGEVA], its block
     map at st[HOT_PB]) from st[RIP].  Returns the instructions retired; st[RIP]
     is where it stopped and st[HOT_STOP] why (HOT_*; for HOT_SLOW the entry is
@@ -141,7 +141,7 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             hdr = np.uint64(eo + ENT_WORDS * bi)
             n = cc[hdr]
             brip = rip
-        nrun = np.int64(1) if single != 0 else (n if n <= left else left)
+        nrun = n if n <= left else left
         nrip = pva + cc[hdr + U1]
         sj = U0
         j = hdr + UE
@@ -529,9 +529,6 @@ def run_blocks(words, st, tf, cc, owner, budget, single):
             rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)
         else:
             rip = nrip
-        if single != 0:
-            stop = HOT_STEP
-            break
     st[R.RIP] = rip
     st[S.LF_KIND] = lk
     st[S.LF_A] = la

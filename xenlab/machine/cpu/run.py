@@ -139,8 +139,8 @@ def run_loop(slot_of, data, mfn_of_slot, meta, slot_flags, st, tlb, cc, pos, own
                     bi = call_translate(cc[C_FP + U.U_TRANSLATE], (mem, dc, cp, rip))
                 if bi > 0:
                     st[R.RIP] = rip
-                    n = call_hot(fhot, (words, st, tf, cc, owner, left,
-                                        1 if (shadow or has_bp) else 0))
+                    n = call_hot(fhot, (words, st, tf, cc, owner,
+                                        1 if (shadow or has_bp) else left))
                     left -= n
                     done += n
                     rip = st[R.RIP]
