@@ -57,6 +57,20 @@ def best_of(fn, repeat: int = 3) -> float:
     return best
 
 
+def best_of_pair(fn, peer, repeat: int = 5) -> tuple[float, float]:
+    """Fastest wall times of ``fn`` and of ``peer``, called in turn ``repeat``
+    times each, so a slow spell on a shared host hits both sides alike."""
+    best, best_peer = float("inf"), float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        peer()
+        best_peer = min(best_peer, time.perf_counter() - t)
+    return best, best_peer
+
+
 def run(names, quick=False) -> list[Row]:
     import importlib
     rows = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from . import Row, best_of
+from . import Row, best_of_pair
 
 # The loops, as bytes (GNU as output), so the bench needs no assembler.
 # ALU: movl $N,%ecx; 1: addq %rax,%rbx; xorq %rbx,%rdx; subq $3,%rdx; incq %rsi;
@@ -88,7 +88,7 @@ def _run_pair(name: str, n: int, claimed: bool = False):
 
     ours()
     theirs()
-    return best_of(ours, 3), best_of(theirs, 3)
+    return best_of_pair(ours, theirs)
 
 
 def bench_cpu(quick: bool) -> list[Row]:
