@@ -149,3 +149,25 @@ def test_a_copied_vcpu_builds_its_own_entry_block():
     assert w.run().reason == "hlt"
     assert v.get("rip") == AT                 # the original did not move
     assert v.run().reason == "hlt"
+
+
+def test_stubs_called_in_turn_and_a_breakpoint_added_later():
+    """vcpu.call keeps a breakpoint array (and entry block) per stop address; a
+    breakpoint set afterwards must still be honoured by the next call."""
+    v = snippet_vcpu(assemble("hlt"))
+    inc, dec = 0x300000, 0x300010
+    v.memory.write_bytes(inc, assemble("incq %rax\nincq %rax\nnop"))
+    v.memory.write_bytes(dec, assemble("decq %rbx\nnop"))
+    v.set("rax", 0)
+    v.set("rbx", 100)
+    for _ in range(5):
+        assert v.call(inc, stop_at=inc + 6).reason == "breakpoint"
+        assert v.call(dec, stop_at=dec + 3).reason == "breakpoint"
+    assert (v.get("rax"), v.get("rbx")) == (10, 95)
+    assert len(v._entries) <= 3
+    v.breakpoints.add(inc + 3)                # between the two incq
+    ex = v.call(inc, stop_at=inc + 6)
+    assert (ex.reason, ex.rip) == ("breakpoint", inc + 3)
+    assert v.get("rax") == 11
+    v.breakpoints.clear()
+    assert v.call(inc, stop_at=inc + 6).rip == inc + 6 and v.get("rax") == 13
