@@ -74,8 +74,35 @@ call_exec = U.caller(U.I64, U.EXEC_ARGS)
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def fields(st, info):
+    """The decoded fields every executor unit starts from: handler, size code,
+    sub-operation, reg operand, next RIP, user access bit, operand mask."""
+    szc = (info >> O.I_SZ_SHIFT) & 3
+    return (info & O.I_OP_MASK, szc, (info >> O.I_SUB_SHIFT) & 15, (info >> O.I_R_SHIFT) & 31,
+            st[R.RIP] + ((info >> O.I_LEN_SHIFT) & 15), user_acc(st), MASKS[szc])
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def retire(st, nxt):
+    """An instruction's end: 0 if it faulted or exits, else RIP moves on and 1."""
+    if st[S.STATUS] != 0:
+        return 0
+    st[R.RIP] = nxt if st[R.CSBASE_MODE] == R.MODE_LONG64 else nxt & 0xFFFFFFFF
+    return 1
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def arith_op(op):
+    """Instructions of exec_arith."""
+    return (op == O.CMPXCHG or op == O.XADD or op == O.CBW or op == O.CWD or op == O.MULDIV
+            or op == O.IMUL2 or op == O.IMUL3 or op == O.SHIFT or op == O.SHXD or op == O.BT
+            or op == O.BSF or op == O.BSR or op == O.BSWAP or op == O.CMPXCHG16B)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def basic_op(op):
-    """Instructions of exec_basic (data, arithmetic, branches); the rest are exec_system's."""
+    """Instructions of exec_basic (data, ALU operations, branches) once arith_op
+    has taken its own; the rest are exec_system's."""
     return (op < O.HOT_LIMIT or (op <= O.SHIFT and op != O.PUSHF and op != O.POPF)
             or op == O.SHXD or op == O.BT or op == O.BSF or op == O.BSR or op == O.BSWAP
             or op == O.RET_I or op == O.LEAVE or op == O.LOOP or op == O.ENTER
@@ -93,7 +120,7 @@ def step(mem, st, tlb, dc, owner, info, disp, imm, maxel):
     sv = cc[C_SAVE]
     for i in range(S.NSAVE):
         cc[sv + i] = st[i]
-    unit = U.U_BASIC if basic_op(op) else U.U_SYSTEM
+    unit = U.U_ARITH if arith_op(op) else (U.U_BASIC if basic_op(op) else U.U_SYSTEM)
     n = call_exec(cc[C_FP + unit], (mem, st, tlb, dc, owner, info, disp, imm, maxel))
     r = st[S.STATUS]
     if r < 0 or r == S.EXIT_IO or r == S.EXIT_MMIO or r == S.EXIT_POOL:
@@ -104,15 +131,8 @@ def step(mem, st, tlb, dc, owner, info, disp, imm, maxel):
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
-    """Unit U_BASIC: data movement, arithmetic, branches, the stack."""
-    op = info & O.I_OP_MASK
-    szc = (info >> O.I_SZ_SHIFT) & 3
-    sub = (info >> O.I_SUB_SHIFT) & 15
-    reg = (info >> O.I_R_SHIFT) & 31
-    ln = (info >> O.I_LEN_SHIFT) & 15
-    nxt = st[R.RIP] + ln
-    acc = user_acc(st)
-    m = MASKS[szc]
+    """Unit U_BASIC: data movement, ALU operations, branches, the stack."""
+    op, szc, sub, reg, nxt, acc, m = fields(st, info)
     if op == O.MOV_RM_R:
         rm_write(mem, st, tlb, dc, info, disp, szc, rget(st, reg, szc), acc)
     elif op == O.MOV_R_RM:
@@ -256,7 +276,78 @@ def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
         if st[S.STATUS] != 0:
             return 0
         rset(st, reg, szc, a)
-    elif op == O.CMPXCHG:
+    elif op == O.LEAVE:
+        sp = st[R.RSP]
+        st[R.RSP] = st[R.RBP] if szc == 3 else (st[R.RBP] & 0xFFFFFFFF if szc == 2
+                                                 else (sp & ~np.int64(0xFFFF)) | (st[R.RBP] & 0xFFFF))
+        v = pop_val(mem, st, tlb, dc, szc)
+        if st[S.STATUS] != 0:
+            st[R.RSP] = sp
+            return 0
+        rset(st, np.int64(R.RBP), szc, v)
+    elif op == O.ENTER:
+        # SDM Vol. 2 ENTER, 64-bit mode: push RBP, copy level-1 outer frame
+        # pointers, push the new frame pointer, RBP = frame, RSP -= size.
+        size = imm & 0xFFFF
+        level = (imm >> 16) & 31
+        n = np.int64(1) << szc
+        sp0 = st[R.RSP]
+        bp0 = st[R.RBP]
+        if not push_val(mem, st, tlb, dc, bp0, szc):
+            return 0
+        frame = st[R.RSP]
+        bp = bp0
+        for _ in range(level - 1 if level > 0 else 0):
+            bp -= n
+            v = vread(mem, st, tlb, dc, bp, n, acc)
+            if st[S.STATUS] != 0 or not push_val(mem, st, tlb, dc, v, szc):
+                st[R.RSP] = sp0
+                return 0
+        if level > 0 and not push_val(mem, st, tlb, dc, frame, szc):
+            st[R.RSP] = sp0
+            return 0
+        rset(st, np.int64(R.RBP), szc, frame)
+        st[R.RSP] -= size
+    elif op == O.LOOP:
+        a32 = (info & O.I_A32) != 0 or st[R.CSBASE_MODE] != R.MODE_LONG64
+        c = st[R.RCX] & 0xFFFFFFFF if a32 else st[R.RCX]
+        if sub == 3:
+            take = c == 0
+        else:
+            c = (c - 1) & 0xFFFFFFFF if a32 else c - 1
+            take = c != 0
+            if sub == 0:
+                take = take and not F.cond(st, np.int64(4))
+            elif sub == 1:
+                take = take and F.cond(st, np.int64(4))
+        t = nxt + imm
+        if take and st[R.CSBASE_MODE] == R.MODE_LONG64 and not canonical(t):
+            gp(st, np.int64(0))
+            return 0
+        if sub != 3:
+            if a32:
+                st[R.RCX] = c
+            else:
+                st[R.RCX] = c
+        if take:
+            branch(st, t, np.int64(3))
+            return 1
+    else:
+        fault(st, np.int64(6), np.int64(0))
+        return 0
+    return retire(st, nxt)
+
+
+U.register(U.U_BASIC, exec_basic, U.EXEC_ARGS)
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def exec_arith(mem, st, tlb, dc, owner, info, disp, imm, maxel):
+    """Unit U_ARITH: multiply and divide, shifts and rotates, bit scans and
+    tests, the compare-exchanges, sign extensions (apart from U_BASIC to keep
+    each unit's compile short)."""
+    op, szc, sub, reg, nxt, acc, m = fields(st, info)
+    if op == O.CMPXCHG:
         d = rm_read(mem, st, tlb, dc, info, disp, szc, acc | ACC_WRITE)
         if st[S.STATUS] != 0:
             return 0
@@ -405,38 +496,6 @@ def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
             for i in range(4):
                 r |= ((v >> (8 * i)) & 0xFF) << (8 * (3 - i))
             st[reg] = r
-    elif op == O.LEAVE:
-        sp = st[R.RSP]
-        st[R.RSP] = st[R.RBP] if szc == 3 else (st[R.RBP] & 0xFFFFFFFF if szc == 2
-                                                 else (sp & ~np.int64(0xFFFF)) | (st[R.RBP] & 0xFFFF))
-        v = pop_val(mem, st, tlb, dc, szc)
-        if st[S.STATUS] != 0:
-            st[R.RSP] = sp
-            return 0
-        rset(st, np.int64(R.RBP), szc, v)
-    elif op == O.ENTER:
-        # SDM Vol. 2 ENTER, 64-bit mode: push RBP, copy level-1 outer frame
-        # pointers, push the new frame pointer, RBP = frame, RSP -= size.
-        size = imm & 0xFFFF
-        level = (imm >> 16) & 31
-        n = np.int64(1) << szc
-        sp0 = st[R.RSP]
-        bp0 = st[R.RBP]
-        if not push_val(mem, st, tlb, dc, bp0, szc):
-            return 0
-        frame = st[R.RSP]
-        bp = bp0
-        for _ in range(level - 1 if level > 0 else 0):
-            bp -= n
-            v = vread(mem, st, tlb, dc, bp, n, acc)
-            if st[S.STATUS] != 0 or not push_val(mem, st, tlb, dc, v, szc):
-                st[R.RSP] = sp0
-                return 0
-        if level > 0 and not push_val(mem, st, tlb, dc, frame, szc):
-            st[R.RSP] = sp0
-            return 0
-        rset(st, np.int64(R.RBP), szc, frame)
-        st[R.RSP] -= size
     elif op == O.CMPXCHG16B:
         # SDM Vol. 2 CMPXCHG8B/16B: a 16-byte aligned operand, written either way
         ea = rm_addr(st, info, disp)
@@ -462,37 +521,10 @@ def exec_basic(mem, st, tlb, dc, owner, info, disp, imm, maxel):
             st[R.RDX] = hi
         f = F.get_flags(st)
         F.set_arith(st, (f | R.FLAG_ZF) if eq else (f & ~np.int64(R.FLAG_ZF)))
-    elif op == O.LOOP:
-        a32 = (info & O.I_A32) != 0 or st[R.CSBASE_MODE] != R.MODE_LONG64
-        c = st[R.RCX] & 0xFFFFFFFF if a32 else st[R.RCX]
-        if sub == 3:
-            take = c == 0
-        else:
-            c = (c - 1) & 0xFFFFFFFF if a32 else c - 1
-            take = c != 0
-            if sub == 0:
-                take = take and not F.cond(st, np.int64(4))
-            elif sub == 1:
-                take = take and F.cond(st, np.int64(4))
-        t = nxt + imm
-        if take and st[R.CSBASE_MODE] == R.MODE_LONG64 and not canonical(t):
-            gp(st, np.int64(0))
-            return 0
-        if sub != 3:
-            if a32:
-                st[R.RCX] = c
-            else:
-                st[R.RCX] = c
-        if take:
-            branch(st, t, np.int64(3))
-            return 1
     else:
         fault(st, np.int64(6), np.int64(0))
         return 0
-    if st[S.STATUS] != 0:
-        return 0
-    st[R.RIP] = nxt if st[R.CSBASE_MODE] == R.MODE_LONG64 else nxt & 0xFFFFFFFF
-    return 1
+    return retire(st, nxt)
 
 
-U.register(U.U_BASIC, exec_basic, U.EXEC_ARGS)
+U.register(U.U_ARITH, exec_arith, U.EXEC_ARGS)

@@ -48,7 +48,7 @@ EXEC_ARGS = (MEM_T, I64A, TLB_T, DC_T, I16A, I64, I64, I64, I64)
 
 # Unit numbers: index into the address table.
 (U_XLATE, U_PAGE, U_TRANSLATE, U_SLOW, U_BASIC, U_SYSTEM, U_STRING, U_EVENT,
- U_DECODE, U_HOT) = range(10)
+ U_DECODE, U_HOT, U_ARITH) = range(11)
 NUNITS = 16
 
 FP = np.zeros(NUNITS, dtype=np.int64)   # addresses, filled by link()
@@ -89,7 +89,7 @@ def register(unit: int, dispatcher, argtypes):
 
 # Units a helper process compiles while this one compiles the rest, when the
 # cache is cold (about half the work each; see link()).
-HELPER_UNITS = (U_BASIC, U_SYSTEM, U_EVENT, U_STRING, U_PAGE)
+HELPER_UNITS = (U_BASIC, U_ARITH, U_SYSTEM, U_EVENT, U_STRING, U_PAGE)
 
 # Other kernels this process compiles while the helper works (entry.run_entry,
 # which links the run loop): (dispatcher, argtypes).
