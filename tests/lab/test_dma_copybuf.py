@@ -153,3 +153,11 @@ def test_copy_buffer_pages_from_an_io_pool_go_back_to_it():
     assert _dev_read(s, h.cookies) == b"\x5a" * 8192
     k.ddi.dma_unbind(h)
     assert k.io_pools["io_pool_4g"] == pool
+
+
+def test_8g_boots_with_copy_buffers_are_deterministic():
+    a = Stage("dma", **BIG).apply_reference_fix()
+    b = Stage("dma", **BIG).apply_reference_fix()
+    assert a.boot().ok and b.boot().ok
+    assert a.kernel.copybuf_log == b.kernel.copybuf_log
+    assert a.console == b.console and a.state_hash() == b.state_hash()
