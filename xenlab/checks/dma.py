@@ -1,7 +1,14 @@
 """Checks for the ``dma`` stage: the label the disk read by DMA is in the
 buffer's machine frames and nowhere else; the cookies are machine addresses,
 split where the machine frames are not consecutive; NIC rings are
-machine-contiguous."""
+machine-contiguous.
+
+A page of the buffer the disk cannot address (its frame above the
+controller's ``addr_hi``: dom0 with more than 4 GiB) is bound through a copy
+buffer: the disk is then given the bounce page's frame instead, and the data
+reaches the buffer when the driver unbinds.  The checks count the frames the
+disk was given (``_device_frames``): the buffer's own, or the bounce page
+standing in for it."""
 
 from __future__ import annotations
 
@@ -17,6 +24,16 @@ def _label(stage):
     if lr is None:
         raise RuntimeError("the kernel read no disk label (no disk on this machine?)")
     return k, lr
+
+
+def _device_frames(stage, lr) -> list[int]:
+    """The machine frame the disk was given for each page of the label buffer:
+    the page's own (page-table walk), or the frame of the copy buffer's page in
+    its place (rootnex's record: the bounce page is gone after the unbind)."""
+    frames = machine_frames(stage, lr["va"], lr["sectors"] * 512)
+    for page, _pfn, frame in lr.get("copybuf", []):
+        frames[page] = frame
+    return frames
 
 
 @check(points=1, title="the boot disk's label reads back right; NICs get their rings", lab=LAB)
@@ -45,7 +62,7 @@ def dma_data_in_buffer(stage):
 @check(points=2, title="DMA cookies hold MFNs, one per machine-contiguous run", lab=LAB)
 def dma_cookies_are_machine(stage):
     k, lr = _label(stage)
-    frames = machine_frames(stage, lr["va"], lr["sectors"] * 512)
+    frames = _device_frames(stage, lr)
     runs = []
     for f in frames:
         addr = f << 12
@@ -65,13 +82,13 @@ def dma_cookies_are_machine(stage):
 def dma_no_stray_writes(stage):
     b = boot_of(stage)
     k, lr = _label(stage)
-    frames = set(machine_frames(stage, lr["va"], lr["sectors"] * 512))
+    frames = set(_device_frames(stage, lr))
     stray = [(bdf, t) for bdf, t in getattr(b, "dma_transfers", [])
              if t[1] == "to memory" and any((a >> 12) not in frames
                                             for a in range(t[2], t[2] + t[3], 4096))]
     n = len(getattr(b, "dma_transfers", []))
     return Finding(n > 0 and not stray, "every transfer the disk controller made in this stage",
-                   "all into the label buffer's frames",
+                   "all into the label buffer's frames (or its copy buffer's)",
                    f"{n} transfers, none elsewhere" if not stray else
                    f"{len(stray)} went elsewhere, e.g. {stray[0][1][2]:#x}",
                    hint="Where did the sectors go?  (the controller's transfer log)")

@@ -53,7 +53,9 @@ class Autoconf:
         self.dma_allocations = []
         self.dma_bindings = []
         self.contig_log = []
+        self.copybuf_log = []               # bindings that needed bounce pages
         self.io_pools = {}
+        self.io_pool_lent = {}              # pfn -> the I/O pool it came from
         if self.plat.pv:
             populate_io_pool(self)
         self.bufcache = self.alloc_bufcache()
@@ -279,7 +281,13 @@ class Autoconf:
             self._setup_failed(dip, e)
             return
         data = self.kcpu.read(va, LABEL_SECTORS * 512)
-        self.label_read = {"va": va, "lba": 0, "sectors": LABEL_SECTORS, "cookies": cookies}
+        h = (dip.soft or {}).get("dma")
+        cb = h.copybuf if h is not None else None
+        # copybuf: (page of the buffer, the bounce page the disk was given instead:
+        # its PFN and, at the time, its machine frame)
+        bounced = list(zip(cb.pages, cb.pfns, cb.frames)) if cb is not None else []
+        self.label_read = {"va": va, "lba": 0, "sectors": LABEL_SECTORS, "cookies": cookies,
+                           "copybuf": bounced}
         label = parse_label(data)
         path = self.disk_path(root)
         if label is None:

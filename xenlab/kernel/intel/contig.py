@@ -135,8 +135,27 @@ def io_pool_take(k, npages: int, attr) -> list | None:
             k.panic(f"io_pool_alloc: returned pages {[hex(p) for p in got]} that are not "
                     f"{npages} machine-contiguous pages of {name} within {attr.describe()}")
         pools[name] = [(m, p) for m, p in pool if p not in set(got)]
+        for p in got:
+            k.io_pool_lent[p] = name
         return got
     return None
+
+
+def page_destroy_io(k, pfns):
+    """Give back pages that ``page_create_io`` handed out for a while (a copy
+    buffer): a page lent by an I/O pool returns to that pool, any other page
+    to the free list."""
+    back = []
+    for pfn in pfns:
+        name = k.io_pool_lent.pop(pfn, None)
+        if name is None:
+            back.append(pfn)
+            continue
+        pool = k.io_pools.setdefault(name, [])
+        pool.append((k.plat.pfn_to_mfn(pfn), pfn))
+        pool.sort()
+    if back:
+        k.page_free(back)
 
 
 def populate_io_pool(k, candidates: int = 65536):

@@ -11,7 +11,13 @@ A driver sees its device through a :class:`DevInfo` node and these calls:
   attributes (``page_create_io``: ``xenlab.kernel.intel.contig``);
 * ``dma_bind(dip, attr, va, length)`` -> the cookies the device is given (the
   root nexus builds them: ``rootnex.dma_bindhdl``) -- bus addresses a device
-  uses, checked against the attributes (``sgllen``, ``seg``, ``count_max``).
+  uses, checked against the attributes (``sgllen``, ``seg``, ``count_max``);
+  ``dma_bind_handle`` -> the whole binding (:class:`DmaHandle`), which a driver
+  gives back with ``dma_unbind`` when the transfer is over.  A page the device
+  cannot reach (its machine frame outside ``addr_lo``..``addr_hi``) is bound
+  through a *copy buffer* (bounce pages within the limits): ``dma_sync``
+  copies the data across -- FORDEV before the device reads memory, FORCPU /
+  FORKERNEL after it wrote -- and bind / unbind do so for the direction given.
 
 Failures raise :class:`DdiFailure` with a message a driver prints.
 """
@@ -58,6 +64,47 @@ class Cookie:
 
     def __iter__(self):
         return iter((self.address, self.size))
+
+
+# ddi_dma_addr_bind_handle flags: the direction of the transfers
+DDI_DMA_WRITE = 0x1          # memory -> device
+DDI_DMA_READ = 0x2           # device -> memory
+DDI_DMA_RDWR = DDI_DMA_READ | DDI_DMA_WRITE
+
+# ddi_dma_sync directions
+DDI_DMA_SYNC_FORDEV = 0x0
+DDI_DMA_SYNC_FORCPU = 0x1
+DDI_DMA_SYNC_FORKERNEL = 0x2
+
+
+@dataclass
+class CopyBuf:
+    """The bounce pages of a binding: ``pfns[i]`` (mapped at ``va + i * PAGESIZE``,
+    machine frame ``frames[i]`` while bound) stands in for page ``pages[i]`` of
+    the bound buffer, at the same offset."""
+
+    va: int
+    pfns: list
+    pages: list
+    frames: list
+
+
+@dataclass
+class DmaHandle:
+    """ddi_dma_handle_t once bound: the buffer, the pages the device really
+    reaches, its cookies and, if some pages were out of the device's reach,
+    the copy buffer standing in for them."""
+
+    dip: "DevInfo"
+    attr: DmaAttr
+    va: int
+    length: int
+    flags: int
+    pfns: list                           # the buffer's pages
+    dev_pfns: list                       # the pages the device is given (copy pages swapped in)
+    cookies: list
+    copybuf: CopyBuf | None = None
+    bound: bool = True
 
 
 @dataclass
@@ -180,6 +227,23 @@ class Ddi:
         return mem
 
     def dma_bind(self, dip: DevInfo, attr: DmaAttr, va: int, length: int) -> list:
-        """ddi_dma_addr_bind_handle: the cookies for [va, va+length)."""
+        """ddi_dma_addr_bind_handle for a binding kept as long as the driver
+        lives (rings, tables in dma_mem_alloc memory): its cookies."""
+        return self.dma_bind_handle(dip, attr, va, length).cookies
+
+    def dma_bind_handle(self, dip: DevInfo, attr: DmaAttr, va: int, length: int,
+                        flags: int = DDI_DMA_RDWR) -> DmaHandle:
+        """ddi_dma_addr_bind_handle: the binding of [va, va+length) for
+        transfers in direction ``flags``; ``.cookies`` are for the device."""
         from . import rootnex
-        return rootnex.dma_bindhdl(self.k, dip, attr, va, length)
+        return rootnex.dma_bindhdl(self.k, dip, attr, va, length, flags)
+
+    def dma_sync(self, h: DmaHandle, how: int):
+        """ddi_dma_sync: make the device's and the CPU's view of the buffer agree."""
+        from . import rootnex
+        rootnex.dma_sync(self.k, h, how)
+
+    def dma_unbind(self, h: DmaHandle):
+        """ddi_dma_unbind_handle: the transfer is over."""
+        from . import rootnex
+        rootnex.dma_unbindhdl(self.k, h)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 
-from .ddi import DdiFailure, DmaAttr
+from .ddi import DDI_DMA_READ, DdiFailure, DmaAttr
 from .vm import PAGESIZE
 
 SECTOR = 512
@@ -246,12 +246,23 @@ class Ata(DiskDriver):
         c = disk["channel"]
         if dip.soft.get("prd") is None:
             raise DriverFailure(f"{dip.instname}: no PRD table")
-        prd_va, prd_pa = dip.soft["prd"]
         nbytes = nsectors * SECTOR
         try:
-            cookies = k.ddi.dma_bind(dip, self.IO_ATTR, va, nbytes)
+            h = k.ddi.dma_bind_handle(dip, self.IO_ATTR, va, nbytes, DDI_DMA_READ)
         except DdiFailure as e:
             raise DriverFailure(str(e)) from None
+        dip.soft["dma"] = h
+        try:
+            self._read_dma(k, dip, c, lba, nsectors, h.cookies, interrupt=interrupt)
+        except DriverFailure:
+            k.ddi.dma_unbind(h)
+            raise
+        k.ddi.dma_unbind(h)              # a copy buffer's data reaches the buffer here
+        return h.cookies
+
+    def _read_dma(self, k, dip, c, lba, nsectors, cookies, *, interrupt):
+        """READ DMA into the memory the cookies name (the PRD table)."""
+        prd_va, prd_pa = dip.soft["prd"]
         table = b""
         for i, (addr, size) in enumerate(cookies):
             last = 0x80000000 if i == len(cookies) - 1 else 0
@@ -291,7 +302,6 @@ class Ata(DiskDriver):
         if bst & BMS_ERROR or st & ST_ERR:
             raise DriverFailure(f"{dip.instname}: READ DMA lba {lba}: error "
                                 f"(bus master status {bst:#x}, status {st:#x})")
-        return cookies
 
     def _complete(self, k, dip, c):
         bst = k.inb(c["bm"] + BM_STATUS)
@@ -390,13 +400,24 @@ class Ahci(DiskDriver):
                      f"{d['sectors'] >> 11} MB\n")
 
     def _command(self, k, dip, d, command, lba, nsectors, va, *, interrupt):
-        h = dip.soft["h"]
-        cl_va, cl_pa = d["cl"]
         nbytes = nsectors * SECTOR
         try:
-            cookies = k.ddi.dma_bind(dip, self.IO_ATTR, va, nbytes)
+            hd = k.ddi.dma_bind_handle(dip, self.IO_ATTR, va, nbytes, DDI_DMA_READ)
         except DdiFailure as e:
             raise DriverFailure(str(e)) from None
+        dip.soft["dma"] = hd
+        try:
+            self._issue(k, dip, d, command, lba, nsectors, hd.cookies, interrupt=interrupt)
+        except DriverFailure:
+            k.ddi.dma_unbind(hd)
+            raise
+        k.ddi.dma_unbind(hd)             # a copy buffer's data reaches the buffer here
+        return hd.cookies
+
+    def _issue(self, k, dip, d, command, lba, nsectors, cookies, *, interrupt):
+        """One command through slot 0, its PRDT from the cookies."""
+        h = dip.soft["h"]
+        cl_va, cl_pa = d["cl"]
         ct_va, ct_pa = cl_va + 0x800, cl_pa + 0x800        # command table at +2 KiB
         fis = bytearray(64)
         fis[0], fis[1], fis[2] = 0x27, 0x80, command       # H2D register FIS, C bit
@@ -428,7 +449,6 @@ class Ahci(DiskDriver):
         tfd = dip.soft.pop("last_tfd", 0)
         if tfd & ST_ERR:
             raise DriverFailure(f"{dip.instname}: command {command:#x} failed (TFD {tfd:#x})")
-        return cookies
 
     def _complete(self, k, dip, d):
         h = dip.soft["h"]

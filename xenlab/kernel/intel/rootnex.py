@@ -10,12 +10,18 @@
 * ``dma_bindhdl`` (``ddi_dma_addr_bind_handle``): the cookies a device is
   given for a buffer, built from each page's PFN (``hat_getpfnum``) by the
   ``dma_cookies`` hook (stage ``dma``): a device sees machine addresses.
-  The result is checked against the device's DMA attributes.
+  The result is checked against the device's DMA attributes.  A page whose
+  machine frame the device cannot address (beyond ``addr_hi``: a 32-bit IDE
+  bus master and a buffer above 4 GiB) is bound through a *copy buffer*:
+  bounce pages allocated within the limits (``page_create_io``: the I/O
+  pools, then the hypervisor), which ``dma_sync`` keeps in step with the
+  buffer; ``dma_unbindhdl`` gives them back.
 """
 
 from __future__ import annotations
 
-from .ddi import Cookie, DdiFailure
+from .ddi import (DDI_DMA_READ, DDI_DMA_SYNC_FORCPU, DDI_DMA_SYNC_FORDEV, DDI_DMA_WRITE,
+                  Cookie, CopyBuf, DdiFailure, DmaHandle)
 from .hat import MFN_INVALID, HatError
 from .vm import PAGESHIFT, PAGESIZE
 
@@ -37,8 +43,10 @@ def map_regspec(k, dip, reg, offset: int, length: int) -> int:
     return va + (paddr - first)
 
 
-def dma_bindhdl(k, dip, attr, va: int, length: int) -> list:
-    """The cookies for a kernel buffer, from the PFN each page's PTE names."""
+def dma_bindhdl(k, dip, attr, va: int, length: int, flags: int = DDI_DMA_READ | DDI_DMA_WRITE
+                ) -> DmaHandle:
+    """Bind a kernel buffer: the cookies from the PFN each page's PTE names,
+    with a copy buffer for the pages the device cannot reach."""
     first = va & ~(PAGESIZE - 1)
     npages = ((va + length - first) + PAGESIZE - 1) // PAGESIZE
     pfns = []
@@ -48,11 +56,96 @@ def dma_bindhdl(k, dip, attr, va: int, length: int) -> list:
             raise DdiFailure(f"{dip.instname}: DMA bind of {va:#x}: page "
                              f"{first + i * PAGESIZE:#x} is not mapped")
         pfns.append(pfn)
-    raw = k.hooks.call("dma_cookies", pfns, va - first, length, k.plat.pfn_to_mfn)
-    cookies = split_cookies([Cookie(int(a), int(n)) for a, n in raw], attr)
-    check_cookies(dip, attr, cookies, length)
+    far = pages_beyond_reach(k, pfns, attr)
+    copybuf = copybuf_alloc(k, dip, attr, far) if far else None
+    dev_pfns = list(pfns)
+    if copybuf is not None:
+        for i, page in enumerate(copybuf.pages):
+            dev_pfns[page] = copybuf.pfns[i]
+    try:
+        raw = k.hooks.call("dma_cookies", list(dev_pfns), va - first, length, k.plat.pfn_to_mfn)
+        cookies = split_cookies([Cookie(int(a), int(n)) for a, n in raw], attr)
+        check_cookies(dip, attr, cookies, length)
+    except DdiFailure:
+        if copybuf is not None:
+            copybuf_free(k, copybuf)
+        raise
+    h = DmaHandle(dip, attr, va, length, flags, pfns, dev_pfns, cookies, copybuf)
     k.dma_bindings.append((dip.instname, va, length, pfns, cookies))
-    return cookies
+    if copybuf is not None:
+        k.copybuf_log.append((dip.instname, va, length, list(zip(copybuf.pages, copybuf.pfns,
+                                                                 copybuf.frames))))
+        if flags & DDI_DMA_WRITE:
+            dma_sync(k, h, DDI_DMA_SYNC_FORDEV)
+    return h
+
+
+def pages_beyond_reach(k, pfns, attr) -> list:
+    """The indices of the pages whose machine frame is outside the device's
+    [addr_lo, addr_hi] (a frame the kernel cannot name is left alone)."""
+    if attr.addr_lo == 0 and attr.addr_hi >= (1 << 64) - 1:
+        return []
+    lo, hi = attr.addr_lo >> PAGESHIFT, attr.addr_hi >> PAGESHIFT
+    out = []
+    for i, pfn in enumerate(pfns):
+        mfn = k.plat.pfn_to_mfn(pfn)
+        if mfn >= 0 and not lo <= mfn <= hi:
+            out.append(i)
+    return out
+
+
+def copybuf_alloc(k, dip, attr, pages) -> CopyBuf:
+    """Bounce pages within the device's limits, one per page out of reach,
+    from the same allocator as DMA memory (I/O pools, then XENMEM_exchange
+    with the device's address_bits), mapped for the kernel's copies."""
+    from .contig import page_create_io
+    owner = f"{dip.instname} copy buffer"
+    n = len(pages)
+    contig = attr.sgllen < n or (attr.seg + 1) < n * PAGESIZE      # as dma_mem_alloc
+    pfns = page_create_io(k, n, attr, contig, owner=owner)
+    va = k.kmem.map_pages(pfns, nosync=True)
+    return CopyBuf(va, list(pfns), list(pages), [k.plat.pfn_to_frame(p) for p in pfns])
+
+
+def copybuf_free(k, cb: CopyBuf):
+    """Unmap the bounce pages and give them back where they came from."""
+    from .contig import page_destroy_io
+    k.kmem.unmap_pages(cb.va)
+    page_destroy_io(k, cb.pfns)
+
+
+def dma_sync(k, h: DmaHandle, how: int):
+    """Copy between the buffer and its copy buffer: into the bounce pages
+    for the device (FORDEV), back into the buffer for the CPU (FORCPU,
+    FORKERNEL).  Without a copy buffer the device and the CPU already see
+    the same memory."""
+    cb = h.copybuf
+    if cb is None or not h.bound:
+        return
+    first = h.va & ~(PAGESIZE - 1)
+    end = h.va + h.length
+    for i, page in enumerate(cb.pages):
+        lo = max(h.va, first + page * PAGESIZE)
+        hi = min(end, first + (page + 1) * PAGESIZE)
+        if hi <= lo:
+            continue
+        bounce = cb.va + i * PAGESIZE + (lo & (PAGESIZE - 1))
+        if how == DDI_DMA_SYNC_FORDEV:
+            k.kcpu.write(bounce, k.kcpu.read(lo, hi - lo))
+        else:
+            k.kcpu.write(lo, k.kcpu.read(bounce, hi - lo))
+
+
+def dma_unbindhdl(k, h: DmaHandle):
+    """Unbind: what the device wrote reaches the buffer (a read binding with a
+    copy buffer), then the copy buffer is freed."""
+    if not h.bound:
+        raise DdiFailure(f"{h.dip.instname}: DMA unbind of {h.va:#x}: not bound")
+    if h.copybuf is not None:
+        if h.flags & DDI_DMA_READ:
+            dma_sync(k, h, DDI_DMA_SYNC_FORCPU)
+        copybuf_free(k, h.copybuf)
+    h.bound = False
 
 
 def split_cookies(cookies, attr) -> list:

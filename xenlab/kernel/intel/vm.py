@@ -177,6 +177,14 @@ class Kmem:
         self.blocks[va] = list(pfns)
         return va
 
+    def unmap_pages(self, va: int) -> list:
+        """Undo ``map_pages``: unmap, and return the PFNs (still the caller's)."""
+        pfns = self.blocks.pop(va, None)
+        if pfns is None:
+            raise ValueError(f"unmap_pages: {va:#x} was not mapped by map_pages")
+        self.k.hat.unload(va, len(pfns))
+        return pfns
+
     def free(self, va: int):
         """kmem_free: unmap, then give each page back by the PFN its PTE names
         (hat_getpfnum), as the segkmem layer does."""
