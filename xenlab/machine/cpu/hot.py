@@ -142,7 +142,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
             n = cc[hdr]
             brip = rip
         nrun = n if n <= left else left
-        nrip = pva + cc[hdr + U1]
+        st[S.HOT_NRIP] = pva + cc[hdr + U1]       # the fallthrough, unless a branch is taken
         sj = U0
         j = hdr + UE
         jend = j + np.uint64(ENT_WORDS * nrun)
@@ -261,7 +261,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
                     if not canonical(t):
                         sj = j
                         break
-                    nrip = t
+                    st[S.HOT_NRIP] = t
             elif hd == O.H_INC:
                 m = cc[j + U4]
                 c = F.cf_fast(lk, la, lb, lr, st[S.LF_C])
@@ -319,7 +319,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
                 words[h2 >> 3] = pva + ((w >> O.W_OFF_SHIFT) & OFF_MASK) + \
                     ((w >> O.W_LEN_SHIFT) & 15)
                 st[R.RSP] = sp
-                nrip = t
+                st[S.HOT_NRIP] = t
             elif hd == O.H_RET:
                 sp = st[R.RSP]
                 h2 = host(tf, sp, uacc)
@@ -331,13 +331,13 @@ def run_blocks(words, st, tf, cc, owner, budget):
                     sj = j
                     break
                 st[R.RSP] = sp + 8
-                nrip = t
+                st[S.HOT_NRIP] = t
             elif hd == O.H_JMP:
                 t = pva + cc[j + U1] if (w & O.W_IMM) != 0 else st[s]
                 if not canonical(t):
                     sj = j
                     break
-                nrip = t
+                st[S.HOT_NRIP] = t
             elif hd == O.H_SHIFT:
                 kind = (w >> O.W_SUB_SHIFT) & 3
                 szc = (w >> O.W_SZ_SHIFT) & 3
@@ -443,7 +443,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
                         if not canonical(t):
                             sj = j                        # the Jcc raises #GP on the general path
                             break
-                        nrip = t
+                        st[S.HOT_NRIP] = t
             elif hd == O.H_TEST_J:
                 m = cc[j + U4]
                 la = st[d] & m
@@ -461,7 +461,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
                         if not canonical(t):
                             sj = j                        # the Jcc raises #GP on the general path
                             break
-                        nrip = t
+                        st[S.HOT_NRIP] = t
             elif hd == O.H_DEC_J:
                 m = cc[j + U4]
                 c = F.cf_fast(lk, la, lb, lr, st[S.LF_C])
@@ -485,7 +485,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
                         if not canonical(t):
                             sj = j                        # the Jcc raises #GP on the general path
                             break
-                        nrip = t
+                        st[S.HOT_NRIP] = t
             elif hd == O.H_NOP:
                 pass
             elif hd == O.H_ADD_NF:                    # 32/64-bit: nothing of the register to keep
@@ -528,7 +528,7 @@ def run_blocks(words, st, tf, cc, owner, budget):
         if nrun < n:
             rip = pva + ((cc[jend] >> O.W_OFF_SHIFT) & OFF_MASK)
         else:
-            rip = nrip
+            rip = st[S.HOT_NRIP]
     st[R.RIP] = rip
     st[S.LF_KIND] = lk
     st[S.LF_A] = la

@@ -52,9 +52,11 @@ HOT_HH = _F + 44       # the hot loop's pool index of the memory operand (for th
 X_FAST = _F + 45       # a port exit the hot loop took: how the next run completes it
                        # without executing the IN/OUT again (0: it re-executes);
                        # XF_* fields below
+IMM = _F + 46          # the hot loop's copy of an ALU/MOV immediate (ops.W_IMMS)
+HOT_NRIP = _F + 47     # where the hot loop's current block goes next (kept out of
+                       # registers: a variable there cost the loop a register)
 XI = _F + 48           # 16 words: details of the last exit (XI_* below)
 X_MAX = 4
-IMM = _F + 46          # the hot loop's copy of an ALU/MOV immediate (ops.W_IMMS)
 # X_FAST fields: the instruction's length, OUT (else IN), its operand size code.
 XF_LEN_MASK = 15
 XF_OUT = 1 << 4
