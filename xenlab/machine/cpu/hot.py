@@ -427,6 +427,9 @@ def run_blocks(words, st, tf, cc, owner, budget):
                 if (w >> O.W_SUB_SHIFT) & 1 == 0:         # IN: nobody answers, all ones
                     st[R.RAX] = (st[R.RAX] & cc[j + U5]) | cc[j + U4]
             elif hd == O.H_CMP_J:
+                # (The Jcc part is written out in each of the three fused handlers on
+                # purpose: a shared helper or a common tail after the switch cost the
+                # ALU loop 15-30%; see docs/performance.md rule 7.)
                 m = cc[j + U4]
                 la = st[d] & m
                 lb = st[s] & m
