@@ -173,6 +173,15 @@ def native_variant(stage):
     return _booted(key, make)
 
 
+def native_reached(stage, name: str, expected: str, *, hint: str, hooks: str = "hooks"):
+    """The finding of a stage's native check: the student's ``hooks`` booted on
+    the bare PC (:func:`native_variant`) must still get through stage ``name``."""
+    from . import Finding
+    n = native_variant(stage)
+    return Finding(reached(n, name), f"the same machine booted natively (i86pc) with your {hooks}",
+                   expected, how_far(n), hint=hint)
+
+
 def clear_cache():
     """Forget the cached boots (tests; or to free memory)."""
     _CACHE.clear()

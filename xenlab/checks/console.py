@@ -4,7 +4,7 @@ Xen console, and every message reaches Xen's console exactly once."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_dom0
+from ._model import boot_of, how_far, native_reached, reached, shipped_dom0
 
 LAB = "console"
 
@@ -51,13 +51,10 @@ def console_once(stage):
 @check(points=1, title="the i86pc kernel still finds its console with your hook", lab=LAB,
        parent="console_reached")
 def console_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "console"),
-                   "the same machine booted natively (i86pc) with your hook",
-                   "the native boot's messages reach its console after the hand-over",
-                   how_far(n),
-                   hint="A PC has no Xen console: i86pc keeps its own rule (boot properties, "
-                        "then the text screen).")
+    return native_reached(stage, "console",
+                          "the native boot's messages reach its console after the hand-over",
+                          hint="A PC has no Xen console: i86pc keeps its own rule "
+                               "(boot properties, then the text screen).", hooks="hook")
 
 
 # ---------------------------------------------------------------------------

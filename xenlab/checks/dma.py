@@ -13,7 +13,7 @@ standing in for it."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, machine_frames, native_reached, reached, shipped_boot
 
 LAB = "dma"
 
@@ -116,10 +116,10 @@ def dma_rings_contiguous(stage):
 @check(points=1, title="the i86pc kernel still reads its label with your hooks", lab=LAB,
        parent="dma_reached")
 def dma_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "dma"), "the same machine booted natively (i86pc) with your hooks",
-                   "the native boot through the label read and the NICs' rings", how_far(n),
-                   hint="On i86pc pfn_to_mfn is the identity, and contig_alloc is not called.")
+    return native_reached(stage, "dma",
+                          "the native boot through the label read and the NICs' rings",
+                          hint="On i86pc pfn_to_mfn is the identity, and contig_alloc is "
+                               "not called.")
 
 
 # ---------------------------------------------------------------------------

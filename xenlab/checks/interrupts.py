@@ -6,7 +6,7 @@ clock ticks."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, native_reached, reached, shipped_boot
 
 LAB = "interrupts"
 
@@ -101,13 +101,10 @@ def interrupts_clock(stage):
 @check(points=1, title="the i86pc kernel still boots with your hooks", lab=LAB,
        parent="interrupts_reached")
 def interrupts_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "interrupts"),
-                   "the same machine booted natively (i86pc) with your hooks",
-                   "the native boot mounts its root by interrupt and its clock ticks",
-                   how_far(n),
-                   hint="On i86pc there is no Xen: pcplusmp owns the I/O APIC and the IDT "
-                        "there. Look at psm.platform.")
+    return native_reached(stage, "interrupts",
+                          "the native boot mounts its root by interrupt and its clock ticks",
+                          hint="On i86pc there is no Xen: pcplusmp owns the I/O APIC and the IDT "
+                               "there. Look at psm.platform.")
 
 
 # ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ mode, at virtual IOPL 1, and user processes still may not."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, native_reached, reached, shipped_boot
 
 LAB = "iopl"
 
@@ -45,11 +45,10 @@ def iopl_user_refused(stage):
 @check(points=1, title="the i86pc kernel still boots with your hook", lab=LAB,
        parent="iopl_reached")
 def iopl_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "iopl"), "the same machine booted natively (i86pc) with your hook",
-                   "the native boot through pci_check and mp_startup", how_far(n),
-                   hint="On i86pc there is no hypervisor to ask, and a ring-0 kernel may do "
-                        "port I/O anyway: look at cpu.platform.")
+    return native_reached(stage, "iopl",
+                          "the native boot through pci_check and mp_startup",
+                          hint="On i86pc there is no hypervisor to ask, and a ring-0 kernel may do "
+                               "port I/O anyway: look at cpu.platform.", hooks="hook")
 
 
 # ---------------------------------------------------------------------------

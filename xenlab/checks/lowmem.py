@@ -5,7 +5,8 @@ not ask Xen for low memory it cannot give."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, machine_frames, native_variant, reached, shipped_boot, shipped_dom0
+from ._model import (boot_of, how_far, machine_frames, native_reached, reached, shipped_boot,
+                     shipped_dom0)
 
 LAB = "lowmem"
 
@@ -77,10 +78,9 @@ def lowmem_no_refusals(stage):
 @check(points=1, title="the i86pc kernel still attaches its 32-bit devices with your hooks",
        lab=LAB, parent="lowmem_reached")
 def lowmem_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "lowmem"), "the same machine booted natively (i86pc) with your hooks",
-                   "the native boot through the USB host controllers' DMA memory", how_far(n),
-                   hint="Natively a PFN is the machine frame and there is no Xen to ask.")
+    return native_reached(stage, "lowmem",
+                          "the native boot through the USB host controllers' DMA memory",
+                          hint="Natively a PFN is the machine frame and there is no Xen to ask.")
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ shows the login prompt."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, native_variant, reached, shipped_boot, shipped_dom0, walk
+from ._model import boot_of, how_far, native_reached, reached, shipped_boot, shipped_dom0, walk
 
 LAB = "multiuser"
 
@@ -77,11 +77,10 @@ def multiuser_services(stage):
 @check(points=1, title="the i86pc kernel still reaches multi-user with your hooks", lab=LAB,
        parent="multiuser_reached")
 def multiuser_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "multiuser"),
-                   "the same machine booted natively (i86pc) with your hooks",
-                   "the native boot at 'console login:' with every service online", how_far(n),
-                   hint="On i86pc a physical address is the machine address; look at platform.")
+    return native_reached(stage, "multiuser",
+                          "the native boot at 'console login:' with every service online",
+                          hint="On i86pc a physical address is the machine address; "
+                               "look at platform.")
 
 
 # ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from the kernel's own."""
 from __future__ import annotations
 
 from . import Finding, check, question
-from ._model import boot_of, how_far, leaf_entry, native_variant, reached, shipped_boot
+from ._model import boot_of, how_far, leaf_entry, native_reached, reached, shipped_boot
 
 LAB = "pte_swbits"
 ENCODED = {0, 0x200, 0x400, 0x600}
@@ -70,13 +70,10 @@ def pte_swbits_foreign_test(stage):
 @check(points=1, title="the i86pc kernel still boots with your hooks", lab=LAB,
        parent="pte_swbits_reached")
 def pte_swbits_native(stage):
-    n = native_variant(stage)
-    return Finding(reached(n, "pte_swbits"),
-                   "the same machine booted natively (i86pc) with your hooks",
-                   "every driver attached and the boot memory released on the bare PC",
-                   how_far(n),
-                   hint="The HAT's marks are the same on i86pc: the kernel's own pages must "
-                        "not be taken for foreign ones there either.")
+    return native_reached(stage, "pte_swbits",
+                          "every driver attached and the boot memory released on the bare PC",
+                          hint="The HAT's marks are the same on i86pc: the kernel's own pages must "
+                               "not be taken for foreign ones there either.")
 
 
 # ---------------------------------------------------------------------------
